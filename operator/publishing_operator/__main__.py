@@ -1,0 +1,3 @@
+from publishing_operator.cli import main
+
+raise SystemExit(main())

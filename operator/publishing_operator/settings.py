@@ -1,0 +1,153 @@
+"""Operator settings (DESIGN.md section 5): environment variables `PUBLISHING_*` and matching flags.
+
+Flags win over the environment, the environment wins over defaults. An invalid value raises
+`SettingsError`, whose message is one line naming the setting and the value; the CLI prints it and
+exits 2 instead of showing a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from publishing_operator.durations import parse_duration
+
+ENV_PREFIX = "PUBLISHING_"
+
+
+class StartRate(BaseModel):
+    """At most `count` build starts per sliding `window`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    count: int = Field(ge=1)
+    window: timedelta
+
+    @classmethod
+    def parse(cls, text: str) -> StartRate:
+        count, sep, window = text.partition("/")
+        if not sep or not count.strip().isdigit():
+            raise ValueError("expected <count>/<duration>, e.g. 5/60s")
+        parsed = parse_duration(window.strip())
+        if parsed.total_seconds() <= 0:
+            raise ValueError("the window must be longer than zero")
+        return cls(count=int(count), window=parsed)
+
+    def __str__(self) -> str:
+        return f"{self.count}/{int(self.window.total_seconds())}s"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    expo_api_url: str = Field("https://api.expo.dev/graphql", description="Expo GraphQL endpoint")
+    start_rate: StartRate = Field(
+        default_factory=lambda: StartRate(count=5, window=timedelta(seconds=60)),
+        description="global build-start rate limit, <count>/<window>",
+    )
+    max_in_flight: int = Field(0, ge=0, description="builds in flight at once, 0 = unlimited")
+    poll_build: timedelta = Field(timedelta(seconds=30), description="poll interval while building")
+    poll_submission: timedelta = Field(timedelta(seconds=15), description="poll interval while submitting")
+    history_succeeded: int = Field(100, ge=0, description="Succeeded resources kept per namespace")
+    history_failed: int = Field(500, ge=0, description="Failed/Cancelled resources kept per namespace")
+    namespaces: tuple[str, ...] = Field((), description="namespaces to watch, comma-separated; empty = all")
+    metrics_port: int = Field(9090, ge=0, le=65535, description="Prometheus port, 0 = off")
+    health_port: int = Field(8080, ge=0, le=65535, description="liveness port, 0 = off")
+    shutdown_grace: timedelta = Field(timedelta(seconds=25), description="grace for in-flight steps on SIGTERM")
+    log_format: Literal["json", "plain"] = Field("json", description="log line format")
+
+    @field_validator("expo_api_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError("expected an http(s) URL")
+        return value
+
+    @field_validator("start_rate", mode="before")
+    @classmethod
+    def _rate(cls, value: Any) -> Any:
+        return StartRate.parse(value) if isinstance(value, str) else value
+
+    @field_validator("poll_build", "poll_submission", "shutdown_grace", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("poll_build", "poll_submission")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() <= 0:
+            raise ValueError("must be longer than zero")
+        return value
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _namespaces(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+
+class SettingsError(ValueError):
+    """One line, naming the setting (as its environment variable or flag) and the bad value."""
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def flag_name(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """Add one flag per setting; values stay strings and are validated by `load_settings`."""
+    group = parser.add_argument_group("settings (flags override PUBLISHING_* environment variables)")
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, timedelta):
+            from publishing_operator.durations import format_duration
+
+            shown = format_duration(default)
+        elif isinstance(default, tuple):
+            shown = ",".join(default) or "all"
+        else:
+            shown = str(default)
+        group.add_argument(
+            flag_name(name),
+            dest=f"setting_{name}",
+            metavar="VALUE",
+            default=None,
+            help=f"{field.description} (env {env_name(name)}, default {shown})",
+        )
+
+
+def load_settings(env: Mapping[str, str], flags: Mapping[str, str | None] | None = None) -> Settings:
+    """Build settings from the environment and flags; raise SettingsError on the first bad value."""
+    raw: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for name in Settings.model_fields:
+        key = env_name(name)
+        if key in env and env[key] != "":
+            raw[name], origin[name] = env[key], key
+        flag_value = (flags or {}).get(name)
+        if flag_value is not None:
+            raw[name], origin[name] = flag_value, flag_name(name)
+    try:
+        return Settings(**raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        where = origin.get(name, env_name(name))
+        reason = str(error["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"invalid setting {where}={raw.get(name)!r}: {reason}") from None
+
+
+def flags_from_args(args: argparse.Namespace) -> dict[str, str | None]:
+    return {name: getattr(args, f"setting_{name}", None) for name in Settings.model_fields}
