@@ -58,7 +58,9 @@ class Settings(BaseModel):
     namespaces: tuple[str, ...] = Field((), description="namespaces to watch, comma-separated; empty = all")
     metrics_port: int = Field(9090, ge=0, le=65535, description="Prometheus port, 0 = off")
     health_port: int = Field(8080, ge=0, le=65535, description="liveness port, 0 = off")
-    shutdown_grace: timedelta = Field(timedelta(seconds=25), description="grace for in-flight steps on SIGTERM")
+    shutdown_grace: timedelta = Field(
+        timedelta(seconds=25), description="grace for in-flight steps on SIGTERM"
+    )
     log_format: Literal["json", "plain"] = Field("json", description="log line format")
 
     @field_validator("expo_api_url")

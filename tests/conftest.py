@@ -1,0 +1,9 @@
+"""Shared pytest wiring. Fixture modules live in tests/fixtures/, one concept each."""
+
+import importlib.util
+
+pytest_plugins = [
+    name
+    for name in ("tests.fixtures.kube", "tests.fixtures.expo", "tests.fixtures.operator")
+    if importlib.util.find_spec(name) is not None
+]
