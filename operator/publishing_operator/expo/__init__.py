@@ -1,0 +1,1 @@
+"""Expo EAS Build / Submit: the GraphQL client, its documents, models and errors."""

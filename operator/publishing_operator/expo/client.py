@@ -1,0 +1,650 @@
+"""Async client for Expo's GraphQL API (the subset the operator needs), with typed results.
+
+- Every request has a timeout; every failure becomes an `ExpoError` (see errors.py).
+- Idempotent operations are retried inside the client on transient errors: bounded attempts, capped
+  exponential backoff with jitter, `Retry-After` honoured. Creates (builds, submissions) are never
+  retried here: when their outcome is unknown the error says `ambiguous=True` and the caller looks
+  the result up by its request key.
+- One DEBUG log line per request (logger "publishing_operator.expo"): operation, duration, outcome,
+  request id. The token lives only in the Authorization header; it is in no repr, log or error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import SecretStr, ValidationError
+
+from publishing_operator import __version__
+from publishing_operator.api import Platform, Workflow
+from publishing_operator.expo import archive, operations
+from publishing_operator.expo.errors import (
+    ErrorKind,
+    ExpoError,
+    classify_graphql_error,
+    classify_http_status,
+    make_error,
+)
+from publishing_operator.expo.models import (
+    Actor,
+    AscApiKey,
+    BackgroundJobReceipt,
+    BackgroundJobState,
+    Build,
+    SigningMaterial,
+    Submission,
+    UploadSession,
+)
+from publishing_operator.expo.operations import Operation
+
+logger = logging.getLogger("publishing_operator.expo")
+
+M = TypeVar("M", Build, Submission, Actor, BackgroundJobReceipt)
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+
+DEFAULT_API_URL = "https://api.expo.dev/graphql"
+MESSAGE_LIMIT = 1024  # Build.message limit enforced by eas-cli (API.md 2.3)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of idempotent operations on transient errors.
+
+    `attempts` counts the first try. The wait before retry n is min(cap, initial * factor**(n-1)),
+    scaled by a random jitter in [1 - jitter, 1]; a `Retry-After` from Expo replaces it when longer.
+    A `Retry-After` above `max_retry_after` is not waited for inside the client: the error is raised
+    with `retry_after` set so the caller can reschedule.
+    """
+
+    attempts: int = 3
+    initial: float = 0.5
+    factor: float = 2.0
+    cap: float = 8.0
+    jitter: float = 0.5
+    max_retry_after: float = 30.0
+
+    def backoff(self, retry: int, rng: random.Random) -> float:
+        base = min(self.cap, self.initial * self.factor ** (retry - 1))
+        return base * (1.0 - self.jitter * rng.random())
+
+
+@dataclass(frozen=True)
+class RequestOutcome:
+    """What the metrics hook receives for every HTTP request to Expo."""
+
+    operation: str
+    outcome: str  # "ok" or the ErrorKind value in lower case
+    duration: float
+    http_status: int | None
+    request_id: str | None
+    attempt: int
+    error_code: str | None = None
+
+
+RequestHook = Callable[[RequestOutcome], None]
+
+
+def _graphql_url(api_url: str) -> str:
+    # Accept both the endpoint (https://api.expo.dev/graphql) and a bare base URL.
+    parts = urlsplit(api_url)
+    if parts.path in ("", "/"):
+        return api_url.rstrip("/") + "/graphql"
+    return api_url
+
+
+def _retry_after(value: str | None, now: Callable[[], datetime]) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now()).total_seconds())
+
+
+def _expo_release_status(value: str) -> str:
+    # Accept the CRD's camelCase ("inProgress") and Expo's enum ("IN_PROGRESS").
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "_", value).upper()
+
+
+class ExpoClient:
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        http: httpx.AsyncClient | None = None,
+        sleep: Sleep | None = None,
+        clock: Clock = time.monotonic,
+        rng: random.Random | None = None,
+        on_request: RequestHook | None = None,
+        receipt_interval: float = 1.0,
+        receipt_timeout: float = 90.0,
+        upload_timeout: float = 600.0,
+    ) -> None:
+        self._url = _graphql_url(api_url)
+        self._token = SecretStr(token)
+        self._timeout = timeout
+        self._retry = retry or RetryPolicy()
+        self._own_http = http is None
+        self._http = http or httpx.AsyncClient(timeout=timeout)
+        self._sleep: Sleep = sleep or asyncio.sleep
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._on_request = on_request
+        self._receipt_interval = receipt_interval
+        self._receipt_timeout = receipt_timeout
+        self._upload_timeout = upload_timeout
+
+    def __repr__(self) -> str:
+        return f"ExpoClient(api_url={self._url!r})"
+
+    __str__ = __repr__
+
+    @property
+    def api_url(self) -> str:
+        return self._url
+
+    async def aclose(self) -> None:
+        if self._own_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> ExpoClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # ---------------------------------------------------------------- transport
+
+    async def _execute(self, op: Operation, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Run `op`, retrying transient failures if it is idempotent; return its `data`."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._request(op, variables or {}, attempt)
+            except ExpoError as exc:
+                if not (op.idempotent and exc.is_transient and attempt < self._retry.attempts):
+                    raise
+                wait = self._retry.backoff(attempt, self._rng)
+                if exc.retry_after is not None:
+                    if exc.retry_after > self._retry.max_retry_after:
+                        raise
+                    wait = max(wait, exc.retry_after)
+                logger.debug("expo %s: retry %d in %.2fs after %s", op.name, attempt, wait, exc.kind.value)
+                await self._sleep(wait)
+
+    async def _request(self, op: Operation, variables: Mapping[str, Any], attempt: int) -> dict[str, Any]:
+        started = self._clock()
+        status: int | None = None
+        request_id: str | None = None
+        try:
+            try:
+                response = await self._http.post(
+                    self._url,
+                    json={"query": op.document, "variables": dict(variables), "operationName": op.name},
+                    headers={
+                        "authorization": f"Bearer {self._token.get_secret_value()}",
+                        "accept": "application/json",
+                        "user-agent": f"publishing-operator/{__version__}",
+                    },
+                    timeout=self._timeout,
+                )
+            except httpx.TransportError as exc:
+                raise self._transport_error(op, exc) from None
+            status = response.status_code
+            request_id = response.headers.get("expo-request-id") or response.headers.get("x-request-id")
+            data = self._parse(op, response, request_id)
+        except ExpoError as exc:
+            self._report(
+                op, started, exc.kind.value.lower(), status, exc.request_id or request_id, attempt, exc
+            )
+            raise
+        self._report(op, started, "ok", status, request_id, attempt, None)
+        return data
+
+    def _transport_error(self, op: Operation, exc: httpx.TransportError) -> ExpoError:
+        # A connection that never opened means Expo never saw the request: not ambiguous.
+        unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+        what = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
+        return make_error(
+            ErrorKind.TRANSIENT,
+            f"request to Expo {what}: {type(exc).__name__}",
+            operation=op.name,
+            ambiguous=not op.idempotent and not unsent,
+        )
+
+    def _parse(self, op: Operation, response: httpx.Response, request_id: str | None) -> dict[str, Any]:
+        status = response.status_code
+        retry_after = _retry_after(response.headers.get("retry-after"), lambda: datetime.now(UTC))
+        # A 5xx may come after Expo applied a mutation; 429 is refused up front.
+        ambiguous = not op.idempotent and status >= 500
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        errors = body.get("errors") if isinstance(body, dict) else None
+        if isinstance(errors, list) and errors:
+            first: dict[str, Any] = errors[0] if isinstance(errors[0], dict) else {}
+            raw_ext = first.get("extensions")
+            ext: dict[str, Any] = raw_ext if isinstance(raw_ext, dict) else {}
+            code = ext.get("errorCode") or ext.get("code")
+            kind = classify_graphql_error(
+                error_code=code,
+                error_type=ext.get("errorType"),
+                is_transient=bool(ext.get("isTransient")),
+                http_status=status if status >= 400 else None,
+            )
+            message = str(first.get("message") or "Expo returned an error")
+            if code == "GRAPHQL_VALIDATION_FAILED" or message.startswith("Cannot query field"):
+                message = f"Expo rejected the request document (API changed?): {message}"
+            raise make_error(
+                kind,
+                message,
+                operation=op.name,
+                error_code=code,
+                request_id=ext.get("requestId") or request_id,
+                retry_after=retry_after if kind is ErrorKind.TRANSIENT else None,
+                http_status=status,
+                ambiguous=ambiguous and kind is ErrorKind.TRANSIENT,
+            )
+        if status >= 400:
+            kind = classify_http_status(status)
+            raise make_error(
+                kind,
+                "Expo rejected the access token (check the Expo token Secret)"
+                if kind is ErrorKind.AUTH
+                else f"Expo answered HTTP {status}",
+                operation=op.name,
+                request_id=request_id,
+                retry_after=retry_after if kind is ErrorKind.TRANSIENT else None,
+                http_status=status,
+                ambiguous=ambiguous,
+            )
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            raise make_error(
+                ErrorKind.UNKNOWN,
+                "Expo answered without data",
+                operation=op.name,
+                request_id=request_id,
+                http_status=status,
+                ambiguous=not op.idempotent,
+            )
+        return data
+
+    def _report(
+        self,
+        op: Operation,
+        started: float,
+        outcome: str,
+        status: int | None,
+        request_id: str | None,
+        attempt: int,
+        error: ExpoError | None,
+    ) -> None:
+        duration = self._clock() - started
+        logger.debug(
+            "expo %s %s in %.3fs (http %s, attempt %d, request id %s%s)",
+            op.name,
+            outcome,
+            duration,
+            status if status is not None else "-",
+            attempt,
+            request_id or "-",
+            f", code {error.error_code}" if error is not None and error.error_code else "",
+        )
+        if self._on_request is not None:
+            self._on_request(
+                RequestOutcome(
+                    operation=op.name,
+                    outcome=outcome,
+                    duration=duration,
+                    http_status=status,
+                    request_id=request_id,
+                    attempt=attempt,
+                    error_code=error.error_code if error is not None else None,
+                )
+            )
+
+    @staticmethod
+    def _dig(op: Operation, data: Any, *path: str) -> Any:
+        try:
+            for key in path:
+                data = data[key]
+        except (TypeError, KeyError) as exc:
+            raise make_error(
+                ErrorKind.UNKNOWN,
+                f"Expo answered in an unexpected shape: {type(exc).__name__}",
+                operation=op.name,
+            ) from None
+        return data
+
+    def _model(self, op: Operation, cls: type[M], data: Any, *path: str) -> M:
+        """`data[path...]` validated as `cls`; an unexpected shape is an UNKNOWN error."""
+        data = self._dig(op, data, *path)
+        try:
+            if cls is Submission:
+                return Submission.from_graphql(data)  # type: ignore[return-value]
+            return cls.model_validate(data)
+        except (ValidationError, TypeError, KeyError, AttributeError) as exc:
+            raise make_error(
+                ErrorKind.UNKNOWN,
+                f"Expo answered in an unexpected shape: {type(exc).__name__}",
+                operation=op.name,
+            ) from None
+
+    # ---------------------------------------------------------------- operations
+
+    async def whoami(self) -> Actor:
+        """The actor the token belongs to; raises an AUTH error for a bad token."""
+        data = await self._execute(operations.ME_ACTOR)
+        if data.get("meActor") is None:
+            raise make_error(ErrorKind.AUTH, "the Expo token belongs to no actor", operation="MeActor")
+        return self._model(operations.ME_ACTOR, Actor, data, "meActor")
+
+    async def get_build(self, build_id: str) -> Build:
+        data = await self._execute(operations.BUILD_BY_ID, {"buildId": build_id})
+        return self._model(operations.BUILD_BY_ID, Build, data, "builds", "byId")
+
+    async def cancel_build(self, build_id: str) -> Build:
+        data = await self._execute(operations.CANCEL_BUILD, {"buildId": build_id})
+        return self._model(operations.CANCEL_BUILD, Build, data, "build", "cancelBuild")
+
+    async def find_builds(
+        self, *, app_id: str, platform: Platform, profile: str | None, limit: int = 50
+    ) -> list[Build]:
+        """Recent builds of the app for `platform` (and `profile`), newest first.
+
+        Expo does not document the order of `App.builds`, so the page is sorted here by createdAt.
+        """
+        build_filter: dict[str, Any] = {"platform": platform.value.upper()}
+        if profile is not None:
+            build_filter["buildProfile"] = profile
+        data = await self._execute(
+            operations.APP_BUILDS, {"appId": app_id, "offset": 0, "limit": limit, "filter": build_filter}
+        )
+        builds = [
+            self._model(operations.APP_BUILDS, Build, item)
+            for item in self._dig(operations.APP_BUILDS, data, "app", "byId", "builds")
+        ]
+        return sorted(builds, key=lambda build: build.createdAt, reverse=True)
+
+    async def update_build_message(self, build_id: str, message: str) -> Build:
+        data = await self._execute(
+            operations.UPDATE_BUILD_METADATA, {"buildId": build_id, "metadata": {"message": message}}
+        )
+        return self._model(operations.UPDATE_BUILD_METADATA, Build, data, "build", "updateBuildMetadata")
+
+    async def start_github_build(
+        self,
+        *,
+        app_id: str,
+        platform: Platform,
+        profile: str,
+        git_ref: str,
+        base_directory: str | None,
+        request_key: str,
+    ) -> Build:
+        """Build `git_ref` of the app's linked GitHub repository; stamp `request_key` on the build.
+
+        Relies on the background job receipt's `resultId` being the build id (API.md 2.5, [I/U]).
+        A receipt that does not finish in time raises an ambiguous TRANSIENT error: the build may
+        still appear, so the caller must look it up before starting another.
+        """
+        _check_key(request_key)
+        build_input: dict[str, Any] = {
+            "appId": app_id,
+            "platform": platform.value.upper(),
+            "buildProfile": profile,
+            "gitRef": git_ref,
+        }
+        if base_directory:
+            build_input["baseDirectory"] = base_directory
+        data = await self._execute(operations.CREATE_GITHUB_BUILD, {"buildInput": build_input})
+        receipt_id = str(
+            self._dig(operations.CREATE_GITHUB_BUILD, data, "githubApp", "createGitHubBuild", "id")
+        )
+        receipt = await self._await_receipt(receipt_id)
+        if receipt.resultId is None:
+            raise make_error(
+                ErrorKind.UNKNOWN,
+                "Expo finished the GitHub build request without naming the build",
+                operation=operations.CREATE_GITHUB_BUILD.name,
+                ambiguous=True,
+            )
+        return await self.update_build_message(receipt.resultId, request_key)
+
+    async def _await_receipt(self, receipt_id: str) -> BackgroundJobReceipt:
+        op = operations.BACKGROUND_JOB_RECEIPT
+        deadline = self._clock() + self._receipt_timeout
+        while True:
+            data = await self._execute(op, {"id": receipt_id})
+            receipt = self._model(op, BackgroundJobReceipt, data, "backgroundJobReceipt", "byId")
+            if receipt.state is BackgroundJobState.SUCCESS:
+                return receipt
+            if receipt.state is BackgroundJobState.FAILURE and not receipt.willRetry:
+                raise make_error(
+                    ErrorKind.USER,
+                    f"Expo could not start the GitHub build: {receipt.errorMessage or 'no reason given'} "
+                    "(is the Expo GitHub app installed and the repository linked to the project?)",
+                    operation=operations.CREATE_GITHUB_BUILD.name,
+                    error_code=receipt.errorCode,
+                )
+            if self._clock() >= deadline:
+                raise make_error(
+                    ErrorKind.TRANSIENT,
+                    f"the GitHub build request is still {receipt.state.value} "
+                    f"after {self._receipt_timeout:g}s",
+                    operation=operations.CREATE_GITHUB_BUILD.name,
+                    ambiguous=True,
+                )
+            await self._sleep(self._receipt_interval)
+
+    async def create_upload_session(self) -> UploadSession:
+        op = operations.CREATE_UPLOAD_SESSION
+        data = await self._execute(
+            op, {"type": "EAS_BUILD_GCS_PROJECT_SOURCES", "filename": "project.tar.gz"}
+        )
+        try:
+            return UploadSession.model_validate(data["uploadSession"]["createUploadSession"])
+        except (ValidationError, TypeError, KeyError) as exc:
+            raise make_error(
+                ErrorKind.UNKNOWN,
+                f"Expo answered the upload session in an unexpected shape: {exc}",
+                operation=op.name,
+            ) from None
+
+    async def upload_archive(self, *, url: str, sha256: str | None, max_bytes: int = 2 * 1024**3) -> str:
+        """Download the project tarball from `url`, check it, upload it to Expo; return its bucket key."""
+        # A separate HTTP client: the Expo token must never travel to the archive host.
+        async with httpx.AsyncClient() as plain:
+            downloaded = await archive.download_archive(
+                plain, url, sha256=sha256, max_bytes=max_bytes, timeout=self._upload_timeout
+            )
+            try:
+                attempt = 0
+                while True:
+                    attempt += 1
+                    session = await self.create_upload_session()
+                    started = self._clock()
+                    try:
+                        await archive.put_archive(plain, session, downloaded, timeout=self._upload_timeout)
+                    except ExpoError as exc:
+                        self._report_upload(started, exc.kind.value.lower(), exc.http_status, attempt)
+                        if not exc.is_transient or attempt >= self._retry.attempts:
+                            raise
+                        await self._sleep(self._retry.backoff(attempt, self._rng))
+                        continue
+                    self._report_upload(started, "ok", 200, attempt)
+                    return session.bucketKey
+            finally:
+                downloaded.close()
+
+    def _report_upload(self, started: float, outcome: str, status: int | None, attempt: int) -> None:
+        op = Operation(archive.UPLOAD, "", idempotent=True)
+        self._report(op, started, outcome, status, None, attempt, None)
+
+    async def create_archive_build(
+        self,
+        *,
+        app_id: str,
+        platform: Platform,
+        profile: str,
+        bucket_key: str,
+        project_root_directory: str,
+        workflow: Workflow,
+        build_version: str | None,
+        signing: SigningMaterial | None,
+        request_key: str,
+        resource_class: str | None = None,
+    ) -> Build:
+        """Create a build from an uploaded archive; `request_key` goes into metadata.message."""
+        _check_key(request_key)
+        expo_workflow = workflow.value.upper()
+        job: dict[str, Any] = {
+            "type": expo_workflow,
+            "projectArchive": {"type": "GCS", "bucketKey": bucket_key},
+            "projectRootDirectory": project_root_directory or ".",
+            "buildProfile": profile,
+            "triggeredBy": "EAS_CLI",
+            "mode": "BUILD",
+        }
+        if build_version:
+            job["version"] = (
+                {"buildNumber": build_version} if platform is Platform.IOS else {"versionCode": build_version}
+            )
+        if signing is not None:
+            job["secrets"] = signing.job_secrets(platform)
+        metadata = {
+            "message": request_key,
+            "buildProfile": profile,
+            "workflow": expo_workflow,
+            "credentialsSource": "LOCAL" if signing is not None else "REMOTE",
+        }
+        if build_version:
+            metadata["appBuildVersion"] = build_version
+        default_class = "IOS_DEFAULT" if platform is Platform.IOS else "ANDROID_DEFAULT"
+        variables = {
+            "appId": app_id,
+            "job": job,
+            "metadata": metadata,
+            "buildParams": {"resourceClass": resource_class or default_class},
+        }
+        op, field = (
+            (operations.CREATE_IOS_BUILD, "createIosBuild")
+            if platform is Platform.IOS
+            else (operations.CREATE_ANDROID_BUILD, "createAndroidBuild")
+        )
+        data = await self._execute(op, variables)
+        deprecation = self._dig(op, data, "build", field).get("deprecationInfo")
+        if deprecation:
+            logger.warning(
+                "Expo deprecation notice (%s): %s", deprecation.get("type"), deprecation.get("message")
+            )
+        return self._model(op, Build, data, "build", field, "build")
+
+    async def create_ios_submission(
+        self,
+        *,
+        app_id: str,
+        build_id: str,
+        asc_app_id: str,
+        api_key: AscApiKey,
+        groups: list[str],
+        changelog: str | None,
+    ) -> Submission:
+        config: dict[str, Any] = {
+            "ascAppIdentifier": asc_app_id,
+            "ascApiKey": {
+                "keyP8": api_key.key_p8.get_secret_value(),
+                "keyIdentifier": api_key.key_id,
+                "issuerIdentifier": api_key.issuer_id,
+            },
+        }
+        if groups:
+            config["groups"] = list(groups)
+        if changelog:
+            config["changelog"] = changelog
+        op = operations.CREATE_IOS_SUBMISSION
+        data = await self._execute(
+            op, {"input": {"appId": app_id, "submittedBuildId": build_id, "config": config}}
+        )
+        return self._model(op, Submission, data, "submission", "createIosSubmission", "submission")
+
+    async def create_android_submission(
+        self,
+        *,
+        app_id: str,
+        build_id: str,
+        track: str,
+        release_status: str,
+        rollout: float | None,
+        changes_not_sent_for_review: bool,
+        service_account_json: str,
+        changelog: str | None,
+    ) -> Submission:
+        config: dict[str, Any] = {
+            "track": track,
+            "releaseStatus": _expo_release_status(release_status),
+            "changesNotSentForReview": changes_not_sent_for_review,
+            "googleServiceAccountKeyJson": service_account_json,
+        }
+        if rollout is not None:
+            config["rollout"] = rollout
+        if changelog:
+            config["changelog"] = changelog
+        op = operations.CREATE_ANDROID_SUBMISSION
+        data = await self._execute(
+            op, {"input": {"appId": app_id, "submittedBuildId": build_id, "config": config}}
+        )
+        return self._model(op, Submission, data, "submission", "createAndroidSubmission", "submission")
+
+    async def get_submission(self, submission_id: str) -> Submission:
+        op = operations.SUBMISSION_BY_ID
+        data = await self._execute(op, {"submissionId": submission_id})
+        return self._model(op, Submission, data, "submissions", "byId")
+
+    async def cancel_submission(self, submission_id: str) -> Submission:
+        op = operations.CANCEL_SUBMISSION
+        data = await self._execute(op, {"submissionId": submission_id})
+        return self._model(op, Submission, data, "submission", "cancelSubmission")
+
+    async def build_submissions(self, build_id: str) -> list[Submission]:
+        op = operations.BUILD_SUBMISSIONS
+        data = await self._execute(op, {"buildId": build_id})
+        return [
+            self._model(op, Submission, item) for item in self._dig(op, data, "builds", "byId", "submissions")
+        ]
+
+
+def _check_key(request_key: str) -> None:
+    if not request_key or len(request_key) > MESSAGE_LIMIT:
+        raise ValueError(f"request_key must be 1..{MESSAGE_LIMIT} characters")

@@ -1,0 +1,262 @@
+"""Typed views of what Expo returns, and the secret material the client sends.
+
+Field names follow Expo's GraphQL names (camelCase) so the raw JSON validates straight into them.
+`platform` is converted to the operator's own `Platform` ("ios"/"android").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, computed_field, field_validator
+
+from publishing_operator.api import Platform, Workflow
+
+__all__ = [
+    "Actor",
+    "AndroidSigning",
+    "AscApiKey",
+    "BackgroundJobReceipt",
+    "BackgroundJobState",
+    "Build",
+    "BuildArtifacts",
+    "BuildError",
+    "BuildStatus",
+    "IosSigning",
+    "Platform",
+    "SigningMaterial",
+    "Submission",
+    "SubmissionError",
+    "SubmissionStatus",
+    "UploadSession",
+    "Workflow",
+]
+
+DASHBOARD = "https://expo.dev"
+
+
+class BuildStatus(StrEnum):
+    NEW = "NEW"
+    IN_QUEUE = "IN_QUEUE"
+    IN_PROGRESS = "IN_PROGRESS"
+    PENDING_CANCEL = "PENDING_CANCEL"
+    FINISHED = "FINISHED"
+    ERRORED = "ERRORED"
+    CANCELED = "CANCELED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (BuildStatus.FINISHED, BuildStatus.ERRORED, BuildStatus.CANCELED)
+
+
+class SubmissionStatus(StrEnum):
+    AWAITING_BUILD = "AWAITING_BUILD"
+    IN_QUEUE = "IN_QUEUE"
+    IN_PROGRESS = "IN_PROGRESS"
+    FINISHED = "FINISHED"
+    ERRORED = "ERRORED"
+    CANCELED = "CANCELED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (SubmissionStatus.FINISHED, SubmissionStatus.ERRORED, SubmissionStatus.CANCELED)
+
+
+class BackgroundJobState(StrEnum):
+    QUEUED = "QUEUED"
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+
+
+def _platform(value: Any) -> Any:
+    # Expo's AppPlatform is IOS/ANDROID; the operator speaks ios/android.
+    return value.lower() if isinstance(value, str) else value
+
+
+class _ExpoModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Account(_ExpoModel):
+    id: str | None = None
+    name: str
+
+
+class AppRef(_ExpoModel):
+    id: str
+    slug: str
+    ownerAccount: Account
+
+
+class Actor(_ExpoModel):
+    """Who the token belongs to (`meActor`)."""
+
+    id: str
+    typename: str = Field(alias="__typename")
+    displayName: str | None = None
+    accounts: tuple[Account, ...] = ()
+
+
+class BuildArtifacts(_ExpoModel):
+    buildUrl: str | None = None
+    applicationArchiveUrl: str | None = None
+
+
+class BuildError(_ExpoModel):
+    errorCode: str
+    message: str
+
+
+class SubmissionError(_ExpoModel):
+    errorCode: str | None = None
+    message: str | None = None
+
+
+class Build(_ExpoModel):
+    id: str
+    status: BuildStatus
+    platform: Platform
+    buildProfile: str | None = None
+    message: str | None = None
+    gitRef: str | None = None
+    gitCommitHash: str | None = None
+    queuePosition: int | None = None
+    estimatedWaitTimeLeftSeconds: int | None = None
+    artifacts: BuildArtifacts | None = None
+    error: BuildError | None = None
+    createdAt: datetime
+    updatedAt: datetime | None = None
+    completedAt: datetime | None = None
+    app: AppRef
+
+    @field_validator("platform", mode="before")
+    @classmethod
+    def _expo_platform(cls, value: Any) -> Any:
+        return _platform(value)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def url(self) -> str:
+        """The build's page on the Expo dashboard."""
+        return f"{DASHBOARD}/accounts/{self.app.ownerAccount.name}/projects/{self.app.slug}/builds/{self.id}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return self.url
+
+
+class Submission(_ExpoModel):
+    id: str
+    status: SubmissionStatus
+    platform: Platform
+    error: SubmissionError | None = None
+    createdAt: datetime
+    updatedAt: datetime | None = None
+    completedAt: datetime | None = None
+    submittedBuildId: str | None = None
+    app: AppRef
+
+    @field_validator("platform", mode="before")
+    @classmethod
+    def _expo_platform(cls, value: Any) -> Any:
+        return _platform(value)
+
+    @classmethod
+    def from_graphql(cls, data: dict[str, Any]) -> Submission:
+        build = data.get("submittedBuild") or {}
+        return cls.model_validate({**data, "submittedBuildId": build.get("id")})
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def url(self) -> str:
+        """The submission's page on the Expo dashboard (path pattern inferred from the build page)."""
+        owner, slug = self.app.ownerAccount.name, self.app.slug
+        return f"{DASHBOARD}/accounts/{owner}/projects/{slug}/submissions/{self.id}"
+
+
+class BackgroundJobReceipt(_ExpoModel):
+    id: str
+    state: BackgroundJobState
+    tries: int = 0
+    willRetry: bool = False
+    resultId: str | None = None
+    resultType: str | None = None
+    errorCode: str | None = None
+    errorMessage: str | None = None
+
+
+class UploadSession(_ExpoModel):
+    """`createUploadSession` answer: a signed URL, the headers to PUT with, and the key to build from."""
+
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    bucketKey: str
+
+    def __repr__(self) -> str:  # the URL carries a signature: keep it out of logs
+        return f"UploadSession(bucketKey={self.bucketKey!r})"
+
+    __str__ = __repr__
+
+
+class _SecretModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AscApiKey(_SecretModel):
+    """An App Store Connect API key: the .p8 text, its key id and the issuer id."""
+
+    key_p8: SecretStr
+    key_id: str
+    issuer_id: str
+
+
+class IosSigning(_SecretModel):
+    target_name: str
+    provisioning_profile_base64: SecretStr
+    p12_base64: SecretStr
+    p12_password: SecretStr
+
+
+class AndroidSigning(_SecretModel):
+    keystore_base64: SecretStr
+    keystore_password: SecretStr
+    key_alias: str
+    key_password: SecretStr | None = None
+
+
+class SigningMaterial(_SecretModel):
+    """Build credentials embedded in the job (Expo's job.secrets); exactly one platform is set."""
+
+    ios: IosSigning | None = None
+    android: AndroidSigning | None = None
+
+    def job_secrets(self, platform: Platform) -> dict[str, Any]:
+        """The `secrets` job input for `platform` (secret values revealed only here, at the wire)."""
+        if platform is Platform.IOS:
+            if self.ios is None:
+                raise ValueError("iOS signing material is missing")
+            return {
+                "buildCredentials": [
+                    {
+                        "targetName": self.ios.target_name,
+                        "provisioningProfileBase64": self.ios.provisioning_profile_base64.get_secret_value(),
+                        "distributionCertificate": {
+                            "dataBase64": self.ios.p12_base64.get_secret_value(),
+                            "password": self.ios.p12_password.get_secret_value(),
+                        },
+                    }
+                ]
+            }
+        if self.android is None:
+            raise ValueError("Android signing material is missing")
+        keystore: dict[str, Any] = {
+            "dataBase64": self.android.keystore_base64.get_secret_value(),
+            "keystorePassword": self.android.keystore_password.get_secret_value(),
+            "keyAlias": self.android.key_alias,
+        }
+        if self.android.key_password is not None:
+            keystore["keyPassword"] = self.android.key_password.get_secret_value()
+        return {"buildCredentials": {"keystore": keystore}}
