@@ -69,6 +69,7 @@ class Denial(BaseModel):
     now: float
     position: int
     waiters: int
+    message: str  # for status: what blocks and where this key stands
 
     @property
     def granted(self) -> bool:
@@ -166,6 +167,10 @@ class StartLimiter:
 
         retry_at, reason = self._estimate(index, now)
         waiter.told_retry_at = retry_at
+        if reason is LimitReason.MAX_IN_FLIGHT:
+            blocked = f"{self.max_in_flight} builds in flight (the in-flight cap)"
+        else:
+            blocked = f"build-start rate limit of {self.rate} per {self.window:g}s reached"
         return Denial(
             key=key,
             reason=reason,
@@ -173,6 +178,7 @@ class StartLimiter:
             now=now,
             position=index + 1,
             waiters=len(self._waiters),
+            message=f"{blocked}; number {index + 1} of {len(self._waiters)} waiting for a start slot",
         )
 
     def mark_started(self, key: str) -> None:

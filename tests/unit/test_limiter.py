@@ -56,6 +56,10 @@ def test_twelve_at_once_five_granted_rest_denied_with_retry_times(clock: FakeClo
     assert [d.retry_at for d in denials] == [T0 + 60] * 5 + [T0 + 120] * 2
     assert denials[0].retry_after == timedelta(seconds=60)
     assert denials[0].retry_at_datetime == datetime.fromtimestamp(T0 + 60, tz=UTC)
+    assert (
+        denials[2].message
+        == "build-start rate limit of 5 per 60s reached; number 3 of 3 waiting for a start slot"
+    )
     snap = limiter.snapshot()
     assert (snap.starts_in_window, snap.waiters, snap.free_slots, snap.in_flight) == (5, 7, 0, 5)
 
@@ -148,6 +152,7 @@ def test_in_flight_cap(clock: FakeClock) -> None:
     blocked = denial(limiter.try_acquire("c"))
     assert blocked.reason is LimitReason.MAX_IN_FLIGHT
     assert blocked.retry_at == clock.now + 15  # unknown when a build ends: poll
+    assert blocked.message == "2 builds in flight (the in-flight cap); number 1 of 1 waiting for a start slot"
     assert limiter.next_free_at() is None
     snap = limiter.snapshot()
     assert (snap.in_flight, snap.free_slots, snap.waiters) == (2, 0, 1)
