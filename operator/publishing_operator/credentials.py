@@ -101,7 +101,7 @@ class KubernetesSecretReader:
         self,
         base_url: str,
         headers: Mapping[str, str] | None = None,
-        verify: ssl.SSLContext | str | bool = True,
+        verify: ssl.SSLContext | bool = True,
         *,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
