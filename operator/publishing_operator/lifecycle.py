@@ -260,7 +260,9 @@ def on_credentials(
         return d.done()
     d.condition(COND_CREDENTIALS, ConditionStatus.FALSE, reason, message)
     when = f"; checking again at {_hhmmss(recheck_at)}" if recheck_at else ""
-    d.phase(Phase.PENDING, Reason.CREDENTIALS_NOT_READY, f"{message}{when}")
+    if status.phase in (None, Phase.PENDING, Phase.QUEUED):
+        d.phase(Phase.PENDING, Reason.CREDENTIALS_NOT_READY, f"{message}{when}")
+    # In flight (a Secret vanished mid-build): keep following the EAS work once it is back.
     if before is None or before.status != ConditionStatus.FALSE or before.message != message:
         d.event(str(reason), message, warning=True)
     return d.done()
@@ -590,11 +592,19 @@ def on_nothing_to_cancel(spec: PublishingBuildSpec, status: PublishingBuildStatu
 
 
 def on_unauthorized(status: PublishingBuildStatus, secret_name: str, ctx: Ctx) -> Transition:
-    """Expo said 401 / UNAUTHORIZED: back to Pending until the token Secret is fixed; no attempt used."""
+    """Expo said 401 / UNAUTHORIZED: back to Pending until the token Secret is fixed; no attempt used.
+
+    A build that was about to be created (request key, no id) goes back to waiting too; a build
+    that exists on EAS keeps its place and is followed again once the token works.
+    """
     d = _draft(status, ctx)
     message = f'Expo rejected the token from Secret "{secret_name}" (unauthorized); update the Secret'
     d.condition(COND_CREDENTIALS, ConditionStatus.FALSE, Reason.UNAUTHORIZED, message)
-    if status.phase in (Phase.QUEUED, Phase.PENDING, None):
+    not_started = status.phase == Phase.BUILDING and not (status.build and status.build.id)
+    if status.phase in (Phase.QUEUED, Phase.PENDING, None) or not_started:
+        if not_started:
+            d.release_slot = True
+            d.status.build = None
         d.phase(Phase.PENDING, Reason.CREDENTIALS_NOT_READY, message)
     d.event(Reason.UNAUTHORIZED, message, warning=True)
     return d.done()

@@ -1,0 +1,170 @@
+"""A small async Kubernetes API adapter (httpx) for the writes the lifecycle needs right now.
+
+kopf owns watching, login, Events and peering. Two things must happen synchronously inside a step,
+before the next EAS call, which kopf's after-handler `patch` cannot do: write the status (the
+build's request key goes to the API *before* EAS is asked to build) and add or remove the
+finalizer. Secrets are read here too. Credentials come from kopf's login (`ConnectionInfo`).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import ssl
+import tempfile
+from typing import Any
+
+import httpx
+import kopf
+
+from publishing_operator.api import GROUP, PLURAL, VERSION
+
+log = logging.getLogger(__name__)
+
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+
+
+class KubeError(Exception):
+    """A Kubernetes API call failed; `status` is the HTTP status (0 for a transport error)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def transient(self) -> bool:
+        return self.status == 0 or self.status == 429 or self.status >= 500
+
+
+class KubeApi:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    @classmethod
+    def from_connection_info(cls, info: kopf.ConnectionInfo, *, timeout: float = 30.0) -> KubeApi:
+        headers: dict[str, str] = {"Accept": "application/json", "User-Agent": "publishing-operator"}
+        if info.scheme and info.token:
+            headers["Authorization"] = f"{info.scheme} {info.token}"
+        elif info.token:
+            headers["Authorization"] = f"Bearer {info.token}"
+        auth = httpx.BasicAuth(info.username, info.password) if info.username and info.password else None
+        client = httpx.AsyncClient(
+            base_url=info.server.rstrip("/"), headers=headers, auth=auth, verify=_tls(info), timeout=timeout
+        )
+        return cls(client)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # -- PublishingBuilds ------------------------------------------------------------------------
+
+    @staticmethod
+    def _pb_path(namespace: str | None, name: str | None = None) -> str:
+        base = f"/apis/{GROUP}/{VERSION}"
+        path = f"{base}/namespaces/{namespace}/{PLURAL}" if namespace else f"{base}/{PLURAL}"
+        return f"{path}/{name}" if name else path
+
+    async def patch_status(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch `status` through the status subresource; returns the updated object."""
+        return await self._request(
+            "PATCH", self._pb_path(namespace, name) + "/status", {"status": patch}, MERGE_PATCH
+        )
+
+    async def patch_metadata(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
+        """JSON-patch the object (finalizers, labels), guarded by `test` ops the caller includes."""
+        return await self._request("PATCH", self._pb_path(namespace, name), ops, JSON_PATCH)
+
+    async def list_publishing_builds(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        body = await self._request("GET", self._pb_path(namespace))
+        items = body.get("items", [])
+        return [item for item in items if isinstance(item, dict)]
+
+    async def delete_publishing_build(self, namespace: str, name: str, uid: str) -> None:
+        """Delete exactly that object (uid precondition): a re-created namesake is never touched."""
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}
+        try:
+            await self._request("DELETE", self._pb_path(namespace, name), body)
+        except KubeError as exc:
+            if exc.status not in (404, 409):
+                raise
+
+    # -- Secrets -----------------------------------------------------------------------------------
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        """The Secret's decoded data, or None if it does not exist (values never logged)."""
+        try:
+            body = await self._request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        data = body.get("data") or {}
+        out: dict[str, bytes] = {}
+        for key, value in data.items():
+            if isinstance(value, str):
+                try:
+                    out[str(key)] = base64.b64decode(value, validate=True)
+                except ValueError:
+                    out[str(key)] = b""  # undecodable: validated (and reported) as malformed
+        return out
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    async def _request(
+        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+    ) -> dict[str, Any]:
+        headers = {"Content-Type": content_type} if body is not None else {}
+        try:
+            response = await self._client.request(method, path, json=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise KubeError(f"{method} {path}: {type(exc).__name__}", 0) from None
+        if response.status_code >= 400:
+            reason = ""
+            with contextlib.suppress(ValueError):
+                reason = str(response.json().get("message", ""))[:300]
+            raise KubeError(
+                f"{method} {path}: HTTP {response.status_code} {reason}".rstrip(), response.status_code
+            )
+        if not response.content:
+            return {}
+        result = response.json()
+        return result if isinstance(result, dict) else {}
+
+
+def _tls(info: kopf.ConnectionInfo) -> ssl.SSLContext:
+    """TLS as the kubeconfig / service account says: CA, client certificate, or insecure."""
+    ctx = ssl.create_default_context()
+    if info.insecure:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    elif info.ca_path:
+        ctx.load_verify_locations(cafile=info.ca_path)
+    elif info.ca_data:
+        ctx.load_verify_locations(cadata=_pem_text(info.ca_data))
+    certificate = info.certificate_path or (
+        _to_file(info.certificate_data) if info.certificate_data else None
+    )
+    key = info.private_key_path or (_to_file(info.private_key_data) if info.private_key_data else None)
+    if certificate and key:
+        ctx.load_cert_chain(certificate, key)
+    return ctx
+
+
+def _pem_text(data: bytes | str) -> str:
+    """kopf keeps CA data either as PEM or as base64 of PEM."""
+    text = data.decode() if isinstance(data, bytes) else data
+    if "BEGIN CERTIFICATE" in text:
+        return text
+    return base64.b64decode(text).decode()
+
+
+def _to_file(data: bytes | str) -> str:
+    raw = data.encode() if isinstance(data, str) else data
+    if b"-----BEGIN" not in raw:
+        raw = base64.b64decode(raw)
+    handle = tempfile.NamedTemporaryFile(prefix="publishing-operator-", suffix=".pem", delete=False)  # noqa: SIM115
+    with handle:
+        handle.write(raw)
+    return handle.name
