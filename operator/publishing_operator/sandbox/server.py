@@ -85,6 +85,7 @@ class EmulatorHandle:
         return results
 
     async def _apply_one(self, session: aiohttp.ClientSession, manifest: Mapping[str, Any]) -> JsonObject:
+        manifest = _with_last_applied(manifest)
         api_version, kind = str(manifest.get("apiVersion", "")), str(manifest.get("kind", ""))
         plural, namespaced = await self._resolve(session, api_version, kind)
         meta = manifest.get("metadata") or {}
@@ -127,6 +128,20 @@ class EmulatorHandle:
                 {"message": f"no resource for kind {kind!r} in {api_version!r}"},
             )
         return self._plurals[key]
+
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _with_last_applied(manifest: Mapping[str, Any]) -> JsonObject:
+    """The manifest annotated as `kubectl apply` does, so a later `kubectl apply` diffs against it."""
+    applied = json.loads(json.dumps(manifest))
+    annotations = {k: v for k, v in (applied.get("metadata", {}).get("annotations") or {}).items()}
+    annotations.pop(LAST_APPLIED, None)
+    applied.setdefault("metadata", {})["annotations"] = annotations
+    recorded = json.dumps(applied, separators=(",", ":"), sort_keys=True)
+    applied["metadata"]["annotations"] = {**annotations, LAST_APPLIED: recorded + "\n"}
+    return dict(applied)
 
 
 def load_manifests(*paths: str | Path) -> list[JsonObject]:

@@ -1,0 +1,305 @@
+"""The real kubectl against the emulated API: what a user does with the CRD and the examples."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+
+from publishing_operator.sandbox import load_manifests
+from tests.fixtures.kube import CRDS_DIR, EXAMPLES_DIR, Kube
+
+pytestmark = pytest.mark.integration
+
+Obj = dict[str, Any]
+
+
+def _example(name: str) -> Obj:
+    for manifest in load_manifests(EXAMPLES_DIR):
+        if manifest["kind"] == "PublishingBuild" and manifest["metadata"]["name"] == name:
+            return manifest
+    raise LookupError(name)
+
+
+ANDROID = "mobile-android-1.4.2"
+IOS = "mobile-ios-1.4.2"
+ARCHIVE = "mobile-android-archive-1.4.3-rc1"
+
+
+def test_apply_crd_and_examples_then_get_shows_printer_columns(kube: Kube) -> None:
+    kube.apply_files(CRDS_DIR)
+    applied = kube.apply_files(EXAMPLES_DIR)
+    assert "publishingbuild.publishing.dev/mobile-android-1.4.2 created" in applied.stdout
+
+    table = kube.kubectl("get", "pb").stdout.splitlines()
+    assert table[0].split() == ["NAME", "PLATFORM", "PHASE", "SUCCEEDED", "REASON", "ATTEMPT", "AGE"]
+    names = sorted(line.split()[0] for line in table[1:])
+    assert names == sorted(
+        m["metadata"]["name"] for m in load_manifests(EXAMPLES_DIR) if m["kind"] == "PublishingBuild"
+    )
+
+    wide = kube.kubectl("get", "publishingbuilds", "-o", "wide").stdout.splitlines()
+    assert "BUILD" in wide[0].split()  # priority-1 column only in -o wide
+
+
+def test_get_yaml_shows_stamped_metadata_and_defaults(kube: Kube) -> None:
+    kube.apply_files(CRDS_DIR)  # first, as on a real cluster: kubectl maps kinds before applying
+    kube.apply_files(EXAMPLES_DIR / "secrets.yaml", EXAMPLES_DIR / "archive-build.yaml")
+    obj = yaml.safe_load(kube.kubectl("get", "pb", ARCHIVE, "-o", "yaml").stdout)
+    meta = obj["metadata"]
+    assert obj["apiVersion"] == "publishing.dev/v1alpha1"
+    assert obj["kind"] == "PublishingBuild"
+    assert meta["namespace"] == "default"
+    assert meta["generation"] == 1
+    assert meta["uid"] and meta["resourceVersion"].isdigit() and meta["creationTimestamp"].endswith("Z")
+    assert obj["spec"]["expo"]["tokenSecretRef"]["key"] == "token"  # schema default applied
+    assert "status" not in obj  # the main resource never writes status
+
+    listed = yaml.safe_load(kube.kubectl("get", "secrets", "-o", "yaml").stdout)
+    assert {item["metadata"]["name"] for item in listed["items"]} >= {"expo-robot"}
+
+
+def _set(path: str, value: Any) -> Callable[[Obj], None]:
+    def mutate(obj: Obj) -> None:
+        *parents, last = path.split(".")
+        target = obj
+        for part in parents:
+            target = target.setdefault(part, {})
+        if value is _DELETE:
+            target.pop(last, None)
+        else:
+            target[last] = copy.deepcopy(value)
+
+    return mutate
+
+
+_DELETE = object()
+_ANDROID_SUBMIT = _example(ANDROID)["spec"]["submit"]["android"]
+_IOS_SUBMIT = _example(IOS)["spec"]["submit"]["ios"]
+
+# One violating object per CEL rule of the CRD, keyed by (schema path, message). Creates:
+CREATE_VIOLATIONS: dict[tuple[str, str], tuple[str, list[Callable[[Obj], None]]]] = {
+    (".spec", "signing is only allowed with an archive source (source.archive)"): (
+        ANDROID, [_set("spec.signing", {"secretRef": {"name": "mobile-android-signing"}})],
+    ),
+    (".spec", "submit.ios is only allowed when app.platform is ios"): (
+        ANDROID, [_set("spec.submit", {"ios": _IOS_SUBMIT})],
+    ),
+    (".spec", "submit.android is only allowed when app.platform is android"): (
+        IOS, [_set("spec.submit", {"android": _ANDROID_SUBMIT})],
+    ),
+    (".spec.app", "buildVersion must be an integer versionCode when platform is android"): (
+        ANDROID, [_set("spec.app.buildVersion", "1.4.2")],
+    ),
+    (".spec.source", "exactly one of source.github or source.archive must be set"): (
+        ANDROID, [_set("spec.source.archive", {"url": "https://example.com/app.tar.gz"})],
+    ),
+    (".spec.source.github.baseDirectory", "must be a relative path without '..' segments"): (
+        ANDROID, [_set("spec.source.github.baseDirectory", "apps/../secrets")],
+    ),
+    (".spec.source.archive.projectRootDirectory", "must be a relative path without '..' segments"): (
+        ARCHIVE, [_set("spec.source.archive.projectRootDirectory", "../outside")],
+    ),
+    (".spec.submit", "exactly one of submit.ios or submit.android must be set"): (
+        ANDROID, [_set("spec.submit.ios", _IOS_SUBMIT)],
+    ),
+    (".spec.submit.android", "rollout is only allowed with releaseStatus inProgress"): (
+        ANDROID,
+        [_set("spec.submit.android.rollout", 0.5), _set("spec.submit.android.releaseStatus", "completed")],
+    ),
+    (".spec.retry.backoff", "backoff.initial must not be longer than backoff.max"): (
+        IOS, [_set("spec.retry.backoff", {"initial": "20m", "factor": 2, "max": "10m"})],
+    ),
+    (".spec.retry.backoff.initial", "must be longer than zero"): (
+        IOS, [_set("spec.retry.backoff", {"initial": "0s", "factor": 2, "max": "10m"})],
+    ),
+    (".spec.retry.backoff.max", "must be longer than zero"): (
+        IOS, [_set("spec.retry.backoff", {"initial": "0s", "factor": 2, "max": "0s"})],
+    ),
+    (".spec.timeouts.build", "must be longer than zero"): (IOS, [_set("spec.timeouts.build", "0s")]),
+    (".spec.timeouts.submit", "must be longer than zero"): (IOS, [_set("spec.timeouts.submit", "0m")]),
+}  # fmt: skip
+
+# Updates of an existing object (transition rules: immutability):
+UPDATE_VIOLATIONS: dict[tuple[str, str], tuple[str, list[Callable[[Obj], None]]]] = {
+    (".spec", "spec.signing is immutable; it cannot be added or removed after creation"): (
+        ARCHIVE, [_set("spec.signing", _DELETE)],
+    ),
+    (".spec", "spec.submit is immutable; it cannot be added or removed after creation"): (
+        ANDROID, [_set("spec.submit", _DELETE)],
+    ),
+    (".spec", "spec.ttlSecondsAfterFinished is immutable; it cannot be added or removed after creation"): (
+        ANDROID, [_set("spec.ttlSecondsAfterFinished", 60)],
+    ),
+    (".spec.app", "spec.app is immutable"): (ANDROID, [_set("spec.app.profile", "preview")]),
+    (".spec.source", "spec.source is immutable"): (ANDROID, [_set("spec.source.github.ref", "refs/tags/v2")]),
+    (".spec.expo", "spec.expo is immutable"): (ANDROID, [_set("spec.expo.tokenSecretRef.name", "other")]),
+    (".spec.signing", "spec.signing is immutable"): (
+        ARCHIVE, [_set("spec.signing.secretRef.name", "other-signing")],
+    ),
+    (".spec.submit", "spec.submit is immutable"): (ANDROID, [_set("spec.submit.android.track", "beta")]),
+    (".spec.retry", "spec.retry is immutable"): (IOS, [_set("spec.retry.maxAttempts", 9)]),
+    (".spec.timeouts", "spec.timeouts is immutable"): (IOS, [_set("spec.timeouts.build", "3h")]),
+    (".spec.ttlSecondsAfterFinished", "spec.ttlSecondsAfterFinished is immutable"): (
+        IOS, [_set("spec.ttlSecondsAfterFinished", 60)],
+    ),
+    (".spec.cancel", "spec.cancel can only change from false to true"): (
+        ANDROID, [_set("spec.cancel", False)],  # applied to an object created with cancel: true
+    ),
+}  # fmt: skip
+
+
+def _crd_rules() -> set[tuple[str, str]]:
+    crd = yaml.safe_load((CRDS_DIR / "publishingbuild.yaml").read_text())
+    rules: set[tuple[str, str]] = set()
+
+    def walk(schema: Obj, path: str) -> None:
+        for rule in schema.get("x-kubernetes-validations", []):
+            rules.add((path, rule.get("message") or rule.get("messageExpression")))
+        for key, sub in (schema.get("properties") or {}).items():
+            walk(sub, f"{path}.{key}")
+        if isinstance(schema.get("items"), dict):
+            walk(schema["items"], f"{path}[*]")
+
+    walk(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"], "")
+    return rules
+
+
+def test_every_cel_rule_of_the_crd_has_a_violation_case() -> None:
+    covered = set(CREATE_VIOLATIONS) | set(UPDATE_VIOLATIONS)
+    assert _crd_rules() - covered == set(), "add a violating case for these CRD rules"
+
+
+def _kubectl_apply(kube: Kube, obj: Obj) -> tuple[int, str]:
+    result = kube.kubectl("apply", "-f", "-", input=json.dumps(obj), check=False)
+    return result.returncode, result.stderr
+
+
+def test_kubectl_apply_breaking_a_cel_rule_is_refused_with_its_message(kube: Kube) -> None:
+    kube.apply_crds()
+    failures: list[str] = []
+    for (path, message), (base, mutations) in CREATE_VIOLATIONS.items():
+        obj = _example(base)
+        obj["metadata"]["name"] = "violation"
+        for mutate in mutations:
+            mutate(obj)
+        code, stderr = _kubectl_apply(kube, obj)
+        if code == 0 or message not in stderr or "is invalid" not in stderr:
+            failures.append(f"{path} {message!r}: exit {code}: {stderr.strip()}")
+    assert not failures, "\n".join(failures)
+    assert kube.kubectl("get", "pb", "-o", "name").stdout == ""  # nothing was stored
+
+
+def test_kubectl_apply_changing_the_immutable_spec_is_refused(kube: Kube) -> None:
+    kube.apply_crds()
+    failures: list[str] = []
+    for index, ((path, message), (base, mutations)) in enumerate(UPDATE_VIOLATIONS.items()):
+        obj = _example(base)
+        obj["metadata"]["name"] = f"update-{index}"
+        if path == ".spec.cancel":
+            obj["spec"]["cancel"] = True
+        created = kube.apply([obj])[0]
+        for mutate in mutations:
+            mutate(obj)
+        code, stderr = _kubectl_apply(kube, obj)
+        if code == 0 or message not in stderr:
+            failures.append(f"{path} {message!r}: exit {code}: {stderr.strip()}")
+        after = asyncio.run(kube.get("pb", obj["metadata"]["name"]))
+        assert after is not None and after["spec"] == created["spec"]
+    assert not failures, "\n".join(failures)
+
+
+def test_cancel_may_change_from_false_to_true(kube: Kube) -> None:
+    kube.apply_crds()
+    kube.apply([_example(ANDROID)])
+    kube.kubectl("patch", "pb", ANDROID, "--type=merge", "-p", '{"spec":{"cancel":true}}')
+    obj = yaml.safe_load(kube.kubectl("get", "pb", ANDROID, "-o", "yaml").stdout)
+    assert obj["spec"]["cancel"] is True
+    assert obj["metadata"]["generation"] == 2  # a spec change moves the generation
+
+
+def test_unknown_fields_are_refused_by_kubectl_and_pruned_from_status(kube: Kube) -> None:
+    kube.apply_crds()
+    obj = _example(ANDROID)
+    obj["spec"]["colour"] = "blue"
+    code, stderr = _kubectl_apply(kube, obj)
+    assert code != 0 and 'unknown field "spec.colour"' in stderr  # kubectl asks for strict validation
+
+    del obj["spec"]["colour"]
+    kube.apply([obj])
+    status_patch = json.dumps({"status": {"phase": "Pending", "favouriteColour": "blue"}})
+    kube.kubectl("patch", "pb", ANDROID, "--subresource=status", "--type=merge", "-p", status_patch)
+    stored = yaml.safe_load(kube.kubectl("get", "pb", ANDROID, "-o", "yaml").stdout)
+    assert stored["status"]["phase"] == "Pending"
+    assert "favouriteColour" not in stored["status"]
+
+
+def test_kubectl_wait_for_condition_succeeded(kube: Kube) -> None:
+    kube.apply_crds()
+    kube.apply([_example(ANDROID)])
+    process = kube.kubectl_background("wait", "--for=condition=Succeeded", f"pb/{ANDROID}", "--timeout=30s")
+    try:
+        status = {
+            "status": {
+                "phase": "Succeeded",
+                "conditions": [{"type": "Succeeded", "status": "True", "reason": "Submitted",
+                                "message": "done", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+            }
+        }  # fmt: skip
+        kube.kubectl("patch", "pb", ANDROID, "--subresource=status", "--type=merge", "-p", json.dumps(status))
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "condition met" in out
+    row = kube.kubectl("get", "pb", ANDROID, "--no-headers").stdout.split()
+    assert row[1:5] == ["android", "Succeeded", "True", "Submitted"]
+
+
+def test_kubectl_delete_waits_for_finalizers_as_on_a_real_cluster(kube: Kube) -> None:
+    kube.apply_crds()
+    obj = _example(ANDROID)
+    obj["metadata"]["finalizers"] = ["publishing.dev/test"]
+    kube.apply([obj])
+
+    kube.kubectl("delete", "pb", ANDROID, "--wait=false")
+    held = yaml.safe_load(kube.kubectl("get", "pb", ANDROID, "-o", "yaml").stdout)
+    assert held["metadata"]["deletionTimestamp"]
+    assert held["metadata"]["generation"] == 2
+
+    refused = kube.kubectl(
+        "patch", "pb", ANDROID, "--type=json", "-p",
+        '[{"op":"add","path":"/metadata/finalizers/-","value":"publishing.dev/another"}]', check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "no new finalizers can be added" in refused.stderr
+
+    kube.kubectl("patch", "pb", ANDROID, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
+    gone = kube.kubectl("get", "pb", ANDROID, check=False)
+    assert gone.returncode != 0 and "NotFound" in gone.stderr
+
+    kube.apply([_example(IOS)])
+    deleted = kube.kubectl("delete", "pb", IOS, "--timeout=20s")  # waits for the object to go
+    assert f'publishingbuild.publishing.dev "{IOS}" deleted' in deleted.stdout
+
+
+def test_namespaces_and_secrets_through_kubectl(kube: Kube) -> None:
+    manifest = kube.kubectl("create", "namespace", "team-a", "--dry-run=client", "-o", "yaml").stdout
+    kube.kubectl("apply", "-f", "-", input=manifest)
+    assert "team-a" in kube.kubectl("get", "ns").stdout
+    secret = kube.kubectl(
+        "create", "secret", "generic", "robot", "-n", "team-a", "--from-literal=token=s3cr3t",
+        "--dry-run=client", "-o", "yaml",
+    ).stdout  # fmt: skip
+    kube.kubectl("apply", "-f", "-", input=secret)
+    assert (
+        kube.kubectl("get", "secret", "robot", "-n", "team-a", "-o", "jsonpath={.data.token}").stdout
+        == "czNjcjN0"
+    )
+    kube.kubectl("delete", "ns", "team-a", "--timeout=20s")
+    assert "team-a" not in kube.kubectl("get", "ns").stdout
