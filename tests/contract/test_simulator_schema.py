@@ -71,11 +71,15 @@ def _compare_type(name: str, ours: GraphQLNamedType, theirs: GraphQLNamedType | 
                 problems.append(f"{name}.{field_name}: required by Expo, missing here")
     elif isinstance(ours, GraphQLEnumType):
         assert isinstance(theirs, GraphQLEnumType)
-        problems += [f"{name}.{value}: enum value not in Expo" for value in ours.values if value not in theirs.values]
+        problems += [
+            f"{name}.{value}: enum value not in Expo" for value in ours.values if value not in theirs.values
+        ]
     elif isinstance(ours, GraphQLUnionType):
         assert isinstance(theirs, GraphQLUnionType)
         their_members = {t.name for t in theirs.types}
-        problems += [f"{name}: member {t.name} not in Expo" for t in ours.types if t.name not in their_members]
+        problems += [
+            f"{name}: member {t.name} not in Expo" for t in ours.types if t.name not in their_members
+        ]
     else:
         assert isinstance(ours, GraphQLScalarType)
     return problems

@@ -62,7 +62,9 @@ async def download_archive(
     path = Path(handle.name)
     try:
         try:
-            async with http.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
+            async with http.stream(
+                "GET", url, timeout=timeout, follow_redirects=True, headers={"accept-encoding": "identity"}
+            ) as response:
                 if response.status_code >= 400:
                     kind = (
                         ErrorKind.TRANSIENT

@@ -152,7 +152,7 @@ class ExpoClient:
         self._retry = retry or RetryPolicy()
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=timeout)
-        self._sleep: Sleep = sleep or asyncio.sleep
+        self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
         self._clock = clock
         self._rng = rng or random.Random()
         self._on_request = on_request
