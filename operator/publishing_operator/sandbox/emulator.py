@@ -296,7 +296,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
     ) -> aiohttp.web.StreamResponse:
         labels = parse_label_selector(params.get("labelSelector"))
         fields = parse_field_selector(params.get("fieldSelector"))
-        items = self.state.list(rtype, api.namespace, lambda obj: labels(obj) and fields(obj))
+        items = self.state.select(rtype, api.namespace, lambda obj: labels(obj) and fields(obj))
         rv = str(self.state.rv)
         if table.wants_table(accept):
             return _json(table.table(rtype, items, rv, params.get("includeObject", "Metadata")))
@@ -330,7 +330,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
     ) -> aiohttp.web.StreamResponse:
         labels = parse_label_selector(params.get("labelSelector"))
         fields = parse_field_selector(params.get("fieldSelector"))
-        items = self.state.list(rtype, api.namespace, lambda obj: labels(obj) and fields(obj))
+        items = self.state.select(rtype, api.namespace, lambda obj: labels(obj) and fields(obj))
         for obj in items:
             meta = obj["metadata"]
             self.state.delete(rtype, meta.get("namespace"), meta["name"])

@@ -146,7 +146,7 @@ class ClusterState:
             raise errors.not_found(rtype.plural, rtype.group, name)
         return self._served(rtype, obj)
 
-    def list(
+    def select(
         self, rtype: ResourceType, namespace: str | None, predicate: Predicate = lambda obj: True
     ) -> list[JsonObject]:
         items = self.objects[rtype.group_plural]

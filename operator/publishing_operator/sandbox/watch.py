@@ -92,7 +92,7 @@ async def serve_watch(
     try:
         if initial or requested in ("", "0"):
             last = state.rv
-            for obj in state.list(rtype, namespace, matches):
+            for obj in state.select(rtype, namespace, matches):
                 await send("ADDED", wrap(obj))
             if initial:
                 await send("BOOKMARK", bookmark(last, initial_end=True))
