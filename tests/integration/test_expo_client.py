@@ -31,7 +31,11 @@ from publishing_operator.simulator.state import CallFault, FaultsRequest, Outcom
 from tests.fixtures.expo import EXPO_TOKEN, RecordedSleeps
 
 APP = "9a0c7f1e-3b7d-4a55-8f0e-2d7c1b6a4e90"
-P8 = "-----BEGIN PRIVATE KEY-----\nMIGTAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBHkwdwIBAQQg\n-----END PRIVATE KEY-----\n"
+P8 = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIGTAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBHkwdwIBAQQg\n"
+    "-----END PRIVATE KEY-----\n"
+)
 PLAY_KEY = '{"type": "service_account", "client_email": "ci@p.iam.gserviceaccount.com", "private_key": "x"}'
 
 
