@@ -43,6 +43,7 @@ def asc_api_key() -> dict[str, str]:
 def play_service_account() -> str:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     email = "play-publisher@fake-project.iam.gserviceaccount.com"
+    cert_url = "https://www.googleapis.com/robot/v1/metadata/x509/" + email.replace("@", "%40")
     info = {
         "type": "service_account",
         "project_id": "fake-project",
@@ -53,7 +54,7 @@ def play_service_account() -> str:
         "auth_uri": "https://accounts.google.com/o/oauth2/auth",
         "token_uri": "https://oauth2.googleapis.com/token",
         "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
-        "client_x509_cert_url": f"https://www.googleapis.com/robot/v1/metadata/x509/{email.replace('@', '%40')}",
+        "client_x509_cert_url": cert_url,
         "universe_domain": "googleapis.com",
     }
     return json.dumps(info, indent=2)
