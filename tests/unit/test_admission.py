@@ -419,3 +419,19 @@ def test_reset_fields_models_the_status_subresource() -> None:
         "metadata": {"name": "x"},
     }
     assert v.reset_fields(new, None) == {"spec": {"a": 2}, "metadata": {"name": "x"}}
+
+
+def test_integral_floats_are_stored_as_integers_like_go_prints_them() -> None:
+    spec = pb()["spec"]
+    spec["retry"] = {"maxAttempts": 4.0, "backoff": {"factor": 2.0}}
+    spec["submit"] = {
+        "android": {
+            "serviceAccountKeySecretRef": {"name": "p"},
+            "releaseStatus": "inProgress",
+            "rollout": 0.25,
+        }
+    }
+    admitted = validator().admit(pb(spec), None)["spec"]
+    assert type(admitted["retry"]["maxAttempts"]) is int
+    assert type(admitted["retry"]["backoff"]["factor"]) is int
+    assert admitted["submit"]["android"]["rollout"] == 0.25

@@ -448,7 +448,7 @@ class CRDValidator:
         `subresource="status"` changes nothing here: the whole object is validated, as kube-apiserver
         does. Copying spec/status between old and new for subresources is `reset_fields`' job.
         """
-        admitted = self.prune(copy.deepcopy(new))
+        admitted = self.prune(_go_numbers(copy.deepcopy(new)))
         self.default(admitted)
         previous = None
         if old is not None:
@@ -577,6 +577,19 @@ class CRDValidator:
             except Exception:  # the server falls back to message when messageExpression fails
                 pass
         return _field_error(rule.reason, target, message, shown_type)
+
+
+def _go_numbers(value: Json) -> Json:
+    """Integral floats become ints, as a JSON round trip through the Go API server prints them (2.0 -> 2)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            value[key] = _go_numbers(item)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            value[i] = _go_numbers(item)
+    return value
 
 
 def _cel_error_text(exc: Exception) -> str:
