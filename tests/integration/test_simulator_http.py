@@ -198,31 +198,17 @@ def test_simulator_thread_serves_synchronous_callers(expo_simulator_thread: Simu
 
 
 def test_standalone_command_serves_until_terminated() -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "publishing_operator",
-            "expo-simulator",
-            "--port",
-            "0",
-            "--token",
-            "t",
-            "--time-scale",
-            "0.1",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        banner = process.stdout.readline()  # blocks until the server is listening (pytest timeout guards it)
-        assert banner.startswith("Expo simulator: GraphQL at http://127.0.0.1:")
-        url = banner.split(" GraphQL at ")[1].split(",")[0]
-        response = httpx.post(url, json={"query": ME}, headers={"Authorization": "Bearer t"}, timeout=5)
-        assert response.json()["data"]["meActor"]["id"]
-        config = httpx.get(url.replace("/graphql", "/__simulator/config"), timeout=5).json()
-        assert config["time_scale"] == 0.1
-    finally:
-        process.terminate()
-        assert process.wait(timeout=10) == 0
+    command = [sys.executable, "-m", "publishing_operator", "expo-simulator", "--port", "0", "--token", "t"]
+    with subprocess.Popen([*command, "--time-scale", "0.1"], stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            banner = process.stdout.readline()  # blocks until the server listens (pytest timeout guards it)
+            assert banner.startswith("Expo simulator: GraphQL at http://127.0.0.1:")
+            url = banner.split(" GraphQL at ")[1].split(",")[0]
+            response = httpx.post(url, json={"query": ME}, headers={"Authorization": "Bearer t"}, timeout=5)
+            assert response.json()["data"]["meActor"]["id"]
+            config = httpx.get(url.replace("/graphql", "/__simulator/config"), timeout=5).json()
+            assert config["time_scale"] == 0.1
+        finally:
+            process.terminate()
+            assert process.wait(timeout=10) == 0
