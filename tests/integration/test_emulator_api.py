@@ -1,0 +1,356 @@
+"""The emulated API at the HTTP level: the official `kubernetes` client, raw requests, watch semantics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import kubernetes
+import pytest
+from kubernetes.client.rest import ApiException
+
+from publishing_operator.sandbox import serve_emulator
+from tests.fixtures.kube import Kube
+
+pytestmark = pytest.mark.integration
+
+Obj = dict[str, Any]
+WIDGETS = "/apis/example.dev/v1/namespaces/default/widgets"
+
+# A small CRD of the test's own: status subresource, a default, a CEL rule, printer columns.
+WIDGET_CRD: Obj = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.example.dev"},
+    "spec": {
+        "group": "example.dev",
+        "scope": "Namespaced",
+        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wg"]},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": [
+                    {"name": "Size", "type": "integer", "jsonPath": ".spec.size"},
+                    {
+                        "name": "Ready",
+                        "type": "string",
+                        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
+                    },
+                    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                ],
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "properties": {
+                                    "size": {"type": "integer", "default": 1, "minimum": 1},
+                                    "colour": {"type": "string"},
+                                },
+                                "x-kubernetes-validations": [
+                                    {"rule": "self.size <= 10", "message": "size must be at most 10"}
+                                ],
+                            },
+                            "status": {
+                                "type": "object",
+                                "properties": {
+                                    "phase": {"type": "string"},
+                                    "created": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                                    "conditions": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "properties": {
+                                                "type": {"type": "string"},
+                                                "status": {"type": "string"},
+                                            },
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def widget(name: str, **labels: str) -> Obj:
+    return {
+        "apiVersion": "example.dev/v1",
+        "kind": "Widget",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"size": 2},
+    }
+
+
+def official_client(kube: Kube) -> kubernetes.client.ApiClient:
+    configuration = kubernetes.client.Configuration()
+    kubernetes.config.load_kube_config(config_file=str(kube.kubeconfig), client_configuration=configuration)
+    return kubernetes.client.ApiClient(configuration)
+
+
+def test_official_client_crud_status_generation_and_conflicts(kube: Kube) -> None:
+    kube.apply([WIDGET_CRD])
+    with official_client(kube) as api_client:
+        core = kubernetes.client.CoreV1Api(api_client)
+        custom = kubernetes.client.CustomObjectsApi(api_client)
+
+        core.create_namespace({"metadata": {"name": "team-a"}})
+        assert "team-a" in [ns.metadata.name for ns in core.list_namespace().items]
+
+        created = custom.create_namespaced_custom_object(
+            "example.dev", "v1", "team-a", "widgets", widget("w1")
+        )
+        meta = created["metadata"]
+        assert meta["generation"] == 1 and meta["uid"] and int(meta["resourceVersion"]) > 0
+
+        # /status writes status only; generation does not move.
+        patched = custom.patch_namespaced_custom_object_status(
+            "example.dev", "v1", "team-a", "widgets", "w1",
+            {"status": {"phase": "Ready"}, "spec": {"size": 9}},
+        )  # fmt: skip
+        assert patched["status"] == {"phase": "Ready"}
+        assert patched["spec"]["size"] == 2
+        assert patched["metadata"]["generation"] == 1
+        assert int(patched["metadata"]["resourceVersion"]) > int(meta["resourceVersion"])
+
+        # The main resource ignores status; a spec change moves the generation.
+        patched = custom.patch_namespaced_custom_object(
+            "example.dev",
+            "v1",
+            "team-a",
+            "widgets",
+            "w1",
+            {"spec": {"size": 3}, "status": {"phase": "Hacked"}},
+        )
+        assert patched["status"] == {"phase": "Ready"}
+        assert patched["metadata"]["generation"] == 2
+
+        # A no-op patch keeps the resourceVersion (no write, no event).
+        again = custom.patch_namespaced_custom_object(
+            "example.dev", "v1", "team-a", "widgets", "w1", {"spec": {"size": 3}}
+        )
+        assert again["metadata"]["resourceVersion"] == patched["metadata"]["resourceVersion"]
+
+        # PUT with a stale resourceVersion is 409; a failed JSON-patch test is 422.
+        stale = {**created, "spec": {"size": 5}}
+        with pytest.raises(ApiException) as conflict:
+            custom.replace_namespaced_custom_object("example.dev", "v1", "team-a", "widgets", "w1", stale)
+        assert conflict.value.status == 409
+        assert json.loads(conflict.value.body)["reason"] == "Conflict"
+        with pytest.raises(ApiException) as failed_test:
+            custom.patch_namespaced_custom_object(
+                "example.dev", "v1", "team-a", "widgets", "w1",
+                [{"op": "test", "path": "/metadata/resourceVersion", "value": "1"},
+                 {"op": "replace", "path": "/spec/size", "value": 4}],
+                _content_type="application/json-patch+json",
+            )  # fmt: skip
+        assert failed_test.value.status == 422
+
+        # Schema: defaulting, and a CEL rule answered as 422 Invalid with the rule's message.
+        defaulted = custom.create_namespaced_custom_object(
+            "example.dev", "v1", "team-a", "widgets", {**widget("w2"), "spec": {}}
+        )
+        assert defaulted["spec"]["size"] == 1
+        with pytest.raises(ApiException) as invalid:
+            custom.create_namespaced_custom_object(
+                "example.dev", "v1", "team-a", "widgets", {**widget("w3"), "spec": {"size": 11}}
+            )
+        assert invalid.value.status == 422
+        body = json.loads(invalid.value.body)
+        assert body["reason"] == "Invalid" and "size must be at most 10" in body["message"]
+
+        # generateName, label and field selectors.
+        generated = custom.create_namespaced_custom_object(
+            "example.dev", "v1", "team-a", "widgets",
+            {"apiVersion": "example.dev/v1", "kind": "Widget",
+             "metadata": {"generateName": "auto-", "labels": {"tier": "x"}}, "spec": {}},
+        )  # fmt: skip
+        assert generated["metadata"]["name"].startswith("auto-") and len(generated["metadata"]["name"]) == 10
+        by_label = custom.list_namespaced_custom_object(
+            "example.dev", "v1", "team-a", "widgets", label_selector="tier=x"
+        )
+        assert [item["metadata"]["name"] for item in by_label["items"]] == [generated["metadata"]["name"]]
+        assert by_label["kind"] == "WidgetList" and by_label["apiVersion"] == "example.dev/v1"
+        by_field = custom.list_cluster_custom_object(
+            "example.dev", "v1", "widgets", field_selector="metadata.name=w1"
+        )
+        assert [item["metadata"]["namespace"] for item in by_field["items"]] == ["team-a"]
+
+        with pytest.raises(ApiException) as missing:
+            custom.get_namespaced_custom_object("example.dev", "v1", "team-a", "widgets", "nope")
+        assert missing.value.status == 404
+
+        # Secrets: stringData is folded into base64 data.
+        core.create_namespaced_secret("team-a", {"metadata": {"name": "s"}, "stringData": {"token": "abc"}})
+        assert core.read_namespaced_secret("s", "team-a").data == {"token": "YWJj"}
+
+
+async def test_namespace_deletion_waits_for_finalizers_and_refuses_new_content(kube: Kube) -> None:
+    kube.apply([WIDGET_CRD, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gone"}}])
+    held = widget("held")
+    held["metadata"]["finalizers"] = ["example.dev/hold"]
+    status, _ = await kube.request("POST", "/apis/example.dev/v1/namespaces/gone/widgets", held)
+    assert status == 201
+
+    status, ns = await kube.request("DELETE", "/api/v1/namespaces/gone")
+    assert status == 200 and ns["status"]["phase"] == "Terminating"
+    status, refused = await kube.request(
+        "POST", "/apis/example.dev/v1/namespaces/gone/widgets", widget("new")
+    )
+    assert status == 403 and "being terminated" in refused["message"]
+
+    obj = await kube.get("widgets", "held", "gone")
+    assert obj is not None and obj["metadata"]["deletionTimestamp"]
+    patch = {"metadata": {"finalizers": None}}
+    status, _ = await kube.request(
+        "PATCH",
+        "/apis/example.dev/v1/namespaces/gone/widgets/held",
+        patch,
+        content_type="application/merge-patch+json",
+    )
+    assert status == 200
+    await kube.wait_for(lambda ns: ns is None, "namespaces", "gone", None)
+
+
+async def test_refusals_with_the_api_servers_codes(kube: Kube) -> None:
+    kube.apply([WIDGET_CRD, widget("w1")])
+    status, body = await kube.request(
+        "POST", WIDGETS, b"k8s\x00\x0a\x02", content_type="application/vnd.kubernetes.protobuf"
+    )
+    assert status == 415 and body["reason"] == "UnsupportedMediaType"
+    status, body = await kube.request(
+        "PATCH", f"{WIDGETS}/w1", {"spec": {"size": 3}}, content_type="application/strategic-merge-patch+json"
+    )
+    assert status == 415  # custom resources take no strategic merge patch, as on a real server
+    status, body = await kube.request("POST", WIDGETS, widget("w1"))
+    assert status == 409 and body["reason"] == "AlreadyExists"
+    status, body = await kube.request("POST", "/apis/example.dev/v1/namespaces/absent/widgets", widget("x"))
+    assert status == 404 and body["message"] == 'namespaces "absent" not found'
+    status, body = await kube.request("GET", "/apis/example.dev/v1/namespaces/default/gadgets")
+    assert status == 404
+
+
+async def test_table_format_has_the_printer_columns(kube: Kube) -> None:
+    kube.apply([WIDGET_CRD, widget("w1")])
+    status, table = await kube.request(
+        "GET", WIDGETS, headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}
+    )
+    assert status == 200 and table["kind"] == "Table"
+    assert [column["name"] for column in table["columnDefinitions"]] == ["Name", "Size", "Ready", "Age"]
+    assert table["rows"][0]["cells"][:3] == ["w1", 2, None]
+    assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
+
+
+# ---- watch -----------------------------------------------------------------------------------
+
+
+async def watch_events(url: str, params: dict[str, str]) -> AsyncIterator[Obj]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(url, params={"watch": "true", **params}) as response,
+    ):
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("application/json")
+        async for line in response.content:
+            if line.strip():
+                yield json.loads(line)
+
+
+async def collect(url: str, params: dict[str, str], count: int, *, skip_bookmarks: bool = True) -> list[Obj]:
+    events: list[Obj] = []
+
+    async def run() -> None:
+        async for event in watch_events(url, params):
+            if skip_bookmarks and event["type"] == "BOOKMARK":
+                continue
+            events.append(event)
+            if len(events) >= count:
+                return
+
+    await asyncio.wait_for(run(), timeout=10)
+    return events
+
+
+def summary(events: list[Obj]) -> list[tuple[str, str]]:
+    return [(event["type"], event["object"]["metadata"].get("name", "")) for event in events]
+
+
+async def test_watch_from_a_resource_version_sends_only_newer_events(kube: Kube) -> None:
+    kube.apply([WIDGET_CRD, widget("a"), widget("b")])
+    url = kube.url + WIDGETS
+    _, listing = await kube.request("GET", WIDGETS)
+    since = listing["metadata"]["resourceVersion"]
+
+    await kube.request(
+        "PATCH", f"{WIDGETS}/a", {"spec": {"size": 5}}, content_type="application/merge-patch+json"
+    )
+    kube.apply([widget("c")])
+    await kube.request("DELETE", f"{WIDGETS}/b")
+    events = await collect(url, {"resourceVersion": since}, 3)
+    assert summary(events) == [("MODIFIED", "a"), ("ADDED", "c"), ("DELETED", "b")]
+    versions = [int(event["object"]["metadata"]["resourceVersion"]) for event in events]
+    assert versions == sorted(versions) and versions[0] > int(since)
+
+    # A reconnect from the last seen version gets only what came after it.
+    kube.apply([widget("d")])
+    again = await collect(url, {"resourceVersion": str(versions[-1])}, 1)
+    assert summary(again) == [("ADDED", "d")]
+
+    # No resourceVersion: the current objects as ADDED first.
+    initial = await collect(url, {}, 3)
+    assert sorted(summary(initial)) == [("ADDED", "a"), ("ADDED", "c"), ("ADDED", "d")]
+
+
+async def test_watch_initial_events_and_bookmarks(kube: Kube) -> None:
+    kube.apply([WIDGET_CRD, widget("a")])
+    params = {
+        "sendInitialEvents": "true",
+        "resourceVersionMatch": "NotOlderThan",
+        "allowWatchBookmarks": "true",
+    }
+    events = await collect(kube.url + WIDGETS, params, 3, skip_bookmarks=False)
+    assert summary(events)[0] == ("ADDED", "a")
+    assert events[1]["type"] == "BOOKMARK"
+    assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+    assert events[2]["type"] == "BOOKMARK"  # the periodic one (every second in tests)
+    assert int(events[2]["object"]["metadata"]["resourceVersion"]) >= int(
+        events[1]["object"]["metadata"]["resourceVersion"]
+    )
+
+
+async def test_watch_with_a_selector_sees_objects_enter_and_leave(kube: Kube) -> None:
+    kube.apply([WIDGET_CRD, widget("a", tier="gold")])
+    _, listing = await kube.request("GET", WIDGETS)
+    since = listing["metadata"]["resourceVersion"]
+    relabel = "application/merge-patch+json"
+    await kube.request(
+        "PATCH", f"{WIDGETS}/a", {"metadata": {"labels": {"tier": "silver"}}}, content_type=relabel
+    )
+    await kube.request(
+        "PATCH", f"{WIDGETS}/a", {"metadata": {"labels": {"tier": "gold"}}}, content_type=relabel
+    )
+    events = await collect(kube.url + WIDGETS, {"resourceVersion": since, "labelSelector": "tier=gold"}, 2)
+    assert summary(events) == [("DELETED", "a"), ("ADDED", "a")]
+
+
+async def test_watch_from_a_too_old_resource_version_is_410_gone() -> None:
+    async with serve_emulator(event_log_size=3) as handle:
+        await handle.apply([WIDGET_CRD, *[widget(f"w{i}") for i in range(5)]])
+        events = await collect(handle.url + WIDGETS, {"resourceVersion": "2"}, 1)
+        assert events[0]["type"] == "ERROR"
+        assert events[0]["object"]["code"] == 410 and events[0]["object"]["reason"] == "Expired"
+        current = str(handle.state.rv)
+        await handle.apply([widget("late")])
+        fresh = await collect(handle.url + WIDGETS, {"resourceVersion": current}, 1)
+        assert summary(fresh) == [("ADDED", "late")]
