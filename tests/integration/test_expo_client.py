@@ -533,3 +533,21 @@ async def test_token_and_secrets_never_logged_or_shown(
     assert any("BuildById transient" in line for line in expo_lines)
     assert [o.outcome for o in outcomes if o.operation == "BuildById"] == ["transient"] * 3 + ["auth"]
     assert all(o.request_id for o in outcomes)
+
+
+async def test_github_build_stamp_failure_names_the_build(
+    expo_client: ExpoClient, expo_simulator: SimulatorHandle
+) -> None:
+    fault(expo_simulator, operation="updateBuildMetadata", count=3, http_status=503)
+    with pytest.raises(ExpoTransientError) as caught:
+        await expo_client.start_github_build(
+            app_id=APP,
+            platform=Platform.IOS,
+            profile="p",
+            git_ref="main",
+            base_directory=None,
+            request_key="k",
+        )
+    assert caught.value.ambiguous
+    assert caught.value.build_id == next(iter(expo_simulator.state.builds))
+    assert f"build {caught.value.build_id} was created" in str(caught.value)

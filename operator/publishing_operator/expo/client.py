@@ -432,7 +432,12 @@ class ExpoClient:
         receipt_id = str(
             self._dig(operations.CREATE_GITHUB_BUILD, data, "githubApp", "createGitHubBuild", "id")
         )
-        receipt = await self._await_receipt(receipt_id)
+        # From here on Expo has accepted the request: a failure may leave a build behind.
+        try:
+            receipt = await self._await_receipt(receipt_id)
+        except ExpoError as exc:
+            exc.ambiguous = exc.ambiguous or exc.kind is not ErrorKind.USER
+            raise
         if receipt.resultId is None:
             raise make_error(
                 ErrorKind.UNKNOWN,
@@ -440,7 +445,11 @@ class ExpoClient:
                 operation=operations.CREATE_GITHUB_BUILD.name,
                 ambiguous=True,
             )
-        return await self.update_build_message(receipt.resultId, request_key)
+        try:
+            return await self.update_build_message(receipt.resultId, request_key)
+        except ExpoError as exc:
+            exc.ambiguous, exc.build_id = True, receipt.resultId
+            raise
 
     async def _await_receipt(self, receipt_id: str) -> BackgroundJobReceipt:
         op = operations.BACKGROUND_JOB_RECEIPT
