@@ -397,6 +397,13 @@ class ExpoClient:
         ]
         return sorted(builds, key=lambda build: build.createdAt, reverse=True)
 
+    async def find_build_by_request_key(
+        self, *, app_id: str, platform: Platform, profile: str | None, request_key: str, limit: int = 50
+    ) -> Build | None:
+        """The newest recent build stamped with `request_key` in metadata.message, if any (for adoption)."""
+        builds = await self.find_builds(app_id=app_id, platform=platform, profile=profile, limit=limit)
+        return next((build for build in builds if build.message == request_key), None)
+
     async def update_build_message(self, build_id: str, message: str) -> Build:
         data = await self._execute(
             operations.UPDATE_BUILD_METADATA, {"buildId": build_id, "metadata": {"message": message}}
