@@ -1,0 +1,113 @@
+"""`publishing-operator sandbox` as a newcomer runs it: kubectl answers from outside, SIGTERM stops it."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+class Lines:
+    """A subprocess's stdout lines, read in a thread, awaited with deadlines."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.seen: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        assert process.stdout is not None
+        stdout = process.stdout
+
+        def pump() -> None:
+            for line in stdout:
+                self._queue.put(line.rstrip("\n"))
+            self._queue.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no matching line in {timeout}s; output so far:\n" + "\n".join(self.seen))
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise EOFError("the sandbox exited; output:\n" + "\n".join(self.seen))
+            self.seen.append(line)
+            if predicate(line):
+                return line
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Lines, Path]]:
+    kubeconfig = tmp_path / "kubeconfig"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "publishing_operator", "sandbox", "--no-table",
+         "--kubeconfig-out", str(kubeconfig), "--log-file", str(tmp_path / "operator.log")],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        yield process, Lines(process), kubeconfig
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+def test_sandbox_serves_kubectl_runs_the_builds_and_stops_on_sigterm(
+    sandbox: tuple[subprocess.Popen[str], Lines, Path], tmp_path: Path
+) -> None:
+    process, lines, kubeconfig = sandbox
+    hint = lines.wait_for(lambda line: "kubectl --kubeconfig" in line, timeout=60)
+    assert str(kubeconfig) in hint or "kubeconfig" in hint
+    assert not any("not available" in line or "not wired" in line for line in lines.seen), lines.seen
+
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not on PATH")
+    env = {**os.environ, "KUBECACHEDIR": str(tmp_path / "kube-cache")}
+    table = subprocess.run(
+        [kubectl, "--kubeconfig", str(kubeconfig), "get", "pb"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.split("\n")[0].split()[:3] == ["NAME", "PLATFORM", "PHASE"]
+    assert "mobile-ios-1.4.2" in table.stdout
+
+    # The operator and the simulator are wired: a build leaves Pending.
+    lines.wait_for(lambda line: "phase=" in line and "phase=Pending" not in line, timeout=60)
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(60) == 0
+    lines.wait_for(lambda line: line.endswith("sandbox: stopped"), timeout=10)
+
+
+def test_sandbox_help_documents_every_flag() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "publishing_operator", "sandbox", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0
+    flags = ["--host", "--port", "--kubeconfig-out", "--crds", "--examples", "--no-examples", "--time-scale"]
+    flags += ["--no-operator", "--no-table", "--log-file", "--expo-api-url", "--start-rate", "--poll-build"]
+    for flag in flags:
+        assert flag in result.stdout, flag
