@@ -20,6 +20,21 @@ pytestmark = pytest.mark.integration
 Obj = dict[str, Any]
 WIDGETS = "/apis/example.dev/v1/namespaces/default/widgets"
 
+STATUS_SCHEMA: Obj = {
+    "type": "object",
+    "properties": {
+        "phase": {"type": "string"},
+        "created": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},  # kopf's handler results
+        "conditions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"type": {"type": "string"}, "status": {"type": "string"}},
+            },
+        },
+    },
+}
+
 # A small CRD of the test's own: status subresource, a default, a CEL rule, printer columns.
 WIDGET_CRD: Obj = {
     "apiVersion": "apiextensions.k8s.io/v1",
@@ -58,23 +73,7 @@ WIDGET_CRD: Obj = {
                                     {"rule": "self.size <= 10", "message": "size must be at most 10"}
                                 ],
                             },
-                            "status": {
-                                "type": "object",
-                                "properties": {
-                                    "phase": {"type": "string"},
-                                    "created": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                                    "conditions": {
-                                        "type": "array",
-                                        "items": {
-                                            "type": "object",
-                                            "properties": {
-                                                "type": {"type": "string"},
-                                                "status": {"type": "string"},
-                                            },
-                                        },
-                                    },
-                                },
-                            },
+                            "status": STATUS_SCHEMA,
                         },
                     }
                 },
