@@ -224,9 +224,13 @@ async def test_namespace_deletion_waits_for_finalizers_and_refuses_new_content(k
 
 async def test_refusals_with_the_api_servers_codes(kube: Kube) -> None:
     kube.apply([WIDGET_CRD, widget("w1")])
-    status, body = await kube.request(
-        "POST", WIDGETS, b"k8s\x00\x0a\x02", content_type="application/vnd.kubernetes.protobuf"
-    )
+
+    def field(number: int, payload: bytes) -> bytes:  # a length-delimited protobuf field
+        return bytes([number << 3 | 2, len(payload)]) + payload
+
+    envelope = b"k8s\x00" + field(1, field(1, b"example.dev/v1") + field(2, b"Widget")) + field(2, b"")
+    protobuf = "application/vnd.kubernetes.protobuf"
+    status, body = await kube.request("POST", WIDGETS, envelope, content_type=protobuf)
     assert status == 415 and body["reason"] == "UnsupportedMediaType"
     status, body = await kube.request(
         "PATCH", f"{WIDGETS}/w1", {"spec": {"size": 3}}, content_type="application/strategic-merge-patch+json"
