@@ -46,6 +46,9 @@ def test_apply_crd_and_examples_then_get_shows_printer_columns(kube: Kube) -> No
     wide = kube.kubectl("get", "publishingbuilds", "-o", "wide").stdout.splitlines()
     assert "BUILD" in wide[0].split()  # priority-1 column only in -o wide
 
+    explained = kube.kubectl("explain", "pb.spec.app").stdout  # the CRD's schema, served as OpenAPI v3
+    assert "KIND:       PublishingBuild" in explained and "platform" in explained
+
 
 def test_get_yaml_shows_stamped_metadata_and_defaults(kube: Kube) -> None:
     kube.apply_files(CRDS_DIR)  # first, as on a real cluster: kubectl maps kinds before applying

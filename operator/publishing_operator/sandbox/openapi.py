@@ -43,6 +43,7 @@ def openapi_document(state: ClusterState, path: str) -> JsonObject:
 
 def _group_version_document(state: ClusterState, group: str, version: str) -> JsonObject:
     paths: JsonObject = {}
+    schemas: JsonObject = {}
     for (g, v, plural), rtype in state.types.items():
         if (g, v) != (group, version):
             continue
@@ -55,9 +56,15 @@ def _group_version_document(state: ClusterState, group: str, version: str) -> Js
         base = f"/{_gv_path(g, v)}" + ("/namespaces/{namespace}" if rtype.namespaced else "")
         paths[f"{base}/{plural}"] = {"post": write, "get": {"responses": {"200": {"description": "OK"}}}}
         paths[f"{base}/{plural}/{{name}}"] = {"put": write, "patch": write, "delete": {"responses": {}}}
+        if rtype.schema_ is not None:  # what `kubectl explain` reads for custom resources
+            reversed_group = ".".join(reversed(g.split(".")))
+            schemas[f"{reversed_group}.{v}.{rtype.kind}"] = {
+                **rtype.schema_,
+                "x-kubernetes-group-version-kind": [{"group": g, "version": v, "kind": rtype.kind}],
+            }
     return {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes (publishing-operator sandbox)", "version": "v1.32.0"},
         "paths": paths,
-        "components": {"schemas": {}},
+        "components": {"schemas": schemas},
     }

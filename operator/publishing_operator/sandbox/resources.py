@@ -53,6 +53,9 @@ class ResourceType(BaseModel):
     custom: bool = False  # served for a CustomResourceDefinition (no strategic merge patch)
     columns: tuple[PrinterColumn, ...] = (AGE,)
     validator: Any = Field(default=None, description="admission.CRDValidator for a CRD's schema, or None")
+    schema_: dict[str, Any] | None = Field(
+        default=None, description="the CRD's openAPIV3Schema (for OpenAPI)"
+    )
 
     @property
     def api_version(self) -> str:
@@ -274,6 +277,7 @@ def types_from_crd(
                 custom=True,
                 columns=tuple(columns) or (AGE,),
                 validator=make_validator(crd, version["name"]) if schema else None,
+                schema_=schema,
             )
         )
     return types
