@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
@@ -329,6 +330,8 @@ def main(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_main(args))
     except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise
         print(
             f"publishing-operator sandbox: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr
         )
