@@ -82,7 +82,7 @@ class ClusterState:
         self.rv = 0
         self._validator_factory = validator_factory or _default_validator_factory
         self._changed = asyncio.Event()
-        self._compiled: dict[str, list[ResourceType]] = {}  # CRD name -> types checked before the write
+        self._compiled: dict[str, tuple[Any, list[ResourceType]]] = {}  # CRD name -> (spec, its types)
         for rtype in builtin_types():
             self._register(rtype)
         for name in INITIAL_NAMESPACES:
@@ -300,7 +300,6 @@ class ClusterState:
         options: Mapping[str, Any] | None = None,
         *,
         dry_run: bool = False,
-        strict: bool = False,
     ) -> JsonObject:
         old = self._stored(rtype, namespace, name)
         preconditions = (options or {}).get("preconditions") or {}
@@ -572,7 +571,7 @@ class ClusterState:
             obj["data"] = data
         elif (rtype.group, rtype.plural) == (CRD_GROUP, CRD_PLURAL):
             self._check_crd(obj)
-            self._compiled[obj["metadata"]["name"]] = self._crd_types(obj)
+            self._compiled[obj["metadata"]["name"]] = (obj.get("spec"), self._crd_types(obj))
             names = (obj.get("spec") or {}).get("names") or {}
             obj["status"] = {
                 "acceptedNames": names,
@@ -643,7 +642,11 @@ class ClusterState:
         spec = crd.get("spec") or {}
         group, plural = spec.get("group", ""), (spec.get("names") or {}).get("plural", "")
         name = crd["metadata"]["name"]
-        served = self._compiled.pop(name, None) or self._crd_types(crd)
+        compiled = self._compiled.pop(name, None)
+        # Reuse the validators compiled while admitting this very write (not a dry run's or a refused one's).
+        served = (
+            compiled[1] if compiled is not None and compiled[0] is crd.get("spec") else self._crd_types(crd)
+        )
         for key in [
             key for key, rtype in self.types.items() if rtype.custom and rtype.group_plural == (group, plural)
         ]:
