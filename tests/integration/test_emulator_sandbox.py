@@ -3,56 +3,22 @@
 from __future__ import annotations
 
 import os
-import queue
 import shutil
 import signal
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.kube import OutputLines
+
 pytestmark = pytest.mark.integration
 
 
-class Lines:
-    """A subprocess's stdout lines, read in a thread, awaited with deadlines."""
-
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        self.seen: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        assert process.stdout is not None
-        stdout = process.stdout
-
-        def pump() -> None:
-            for line in stdout:
-                self._queue.put(line.rstrip("\n"))
-            self._queue.put(None)
-
-        threading.Thread(target=pump, daemon=True).start()
-
-    def wait_for(self, predicate: Callable[[str], bool], timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"no matching line in {timeout}s; output so far:\n" + "\n".join(self.seen))
-            try:
-                line = self._queue.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                raise EOFError("the sandbox exited; output:\n" + "\n".join(self.seen))
-            self.seen.append(line)
-            if predicate(line):
-                return line
-
-
 @pytest.fixture
-def sandbox(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Lines, Path]]:
+def sandbox(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], OutputLines, Path]]:
     kubeconfig = tmp_path / "kubeconfig"
     process = subprocess.Popen(
         [sys.executable, "-m", "publishing_operator", "sandbox", "--no-table",
@@ -61,7 +27,7 @@ def sandbox(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Lines, Path
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     try:
-        yield process, Lines(process), kubeconfig
+        yield process, OutputLines(process), kubeconfig
     finally:
         if process.poll() is None:
             process.kill()
@@ -69,7 +35,7 @@ def sandbox(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Lines, Path
 
 
 def test_sandbox_serves_kubectl_runs_the_builds_and_stops_on_sigterm(
-    sandbox: tuple[subprocess.Popen[str], Lines, Path], tmp_path: Path
+    sandbox: tuple[subprocess.Popen[str], OutputLines, Path], tmp_path: Path
 ) -> None:
     process, lines, kubeconfig = sandbox
     hint = lines.wait_for(lambda line: "kubectl --kubeconfig" in line, timeout=60)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from publishing_operator.sandbox import load_manifests
-from tests.fixtures.kube import CRDS_DIR, EXAMPLES_DIR, Kube
+from tests.fixtures.kube import CRDS_DIR, EXAMPLES_DIR, Kube, OutputLines
 
 pytestmark = pytest.mark.integration
 
@@ -309,3 +309,24 @@ def test_imperative_create_of_namespaces_secrets_and_configmaps(kube: Kube) -> N
     kube.kubectl("delete", "ns", "team-a", "--timeout=20s")
     assert "team-a" not in kube.kubectl("get", "ns").stdout
     assert kube.kubectl("get", "secrets", "-A", "-o", "name").stdout == ""
+
+
+def test_kubectl_get_watch_prints_rows_as_objects_change(kube: Kube) -> None:
+    kube.apply_crds()
+    kube.apply([_example(ANDROID)])
+    process = kube.kubectl_background("get", "pb", "--watch", "--output-watch-events")
+    lines = OutputLines(process)
+    try:
+        header = lines.wait_for(lambda line: line.startswith("EVENT"), timeout=30).split()
+        assert header[:4] == ["EVENT", "NAME", "PLATFORM", "PHASE"]
+        lines.wait_for(lambda line: line.split()[:2] == ["ADDED", ANDROID], timeout=30)
+        status = {"status": {"phase": "Building"}}
+        kube.kubectl("patch", "pb", ANDROID, "--subresource=status", "--type=merge", "-p", json.dumps(status))
+        lines.wait_for(
+            lambda line: line.split()[:4] == ["MODIFIED", ANDROID, "android", "Building"], timeout=30
+        )
+        kube.kubectl("delete", "pb", ANDROID)
+        lines.wait_for(lambda line: line.split()[:2] == ["DELETED", ANDROID], timeout=30)
+    finally:
+        process.kill()
+        process.wait(timeout=10)
