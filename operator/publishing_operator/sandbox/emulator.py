@@ -20,6 +20,7 @@ import attrs
 import kmock
 import yaml
 from kmock._internal import rendering
+from multidict import CIMultiDict
 
 from publishing_operator.sandbox import errors, protobuf, table
 from publishing_operator.sandbox.errors import ApiError, JsonObject
@@ -182,6 +183,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
         params = request.params
         dry_run = params.get("dryRun") == "All"
         strict = params.get("fieldValidation") == "Strict"
+        warnings: list[str] | None = [] if params.get("fieldValidation") == "Warn" else None
         accept = request.headers.get("Accept", "")
         if api.name is None:
             if method == "GET" and params.get("watch") in ("true", "1"):
@@ -193,10 +195,13 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
                 return _json(
                     self._output(
                         rtype,
-                        self.state.create(rtype, api.namespace, body, dry_run=dry_run, strict=strict),
+                        self.state.create(
+                            rtype, api.namespace, body, dry_run=dry_run, strict=strict, warnings=warnings
+                        ),
                         accept,
                     ),
                     201,
+                    warnings,
                 )
             if method == "DELETE":
                 return self._delete_collection(rtype, api, params)
@@ -215,9 +220,16 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
         if method == "PUT":
             body = self._body(request, rtype)
             result = self.state.replace(
-                rtype, api.namespace, name, body, subresource=api.subresource, dry_run=dry_run, strict=strict
+                rtype,
+                api.namespace,
+                name,
+                body,
+                subresource=api.subresource,
+                dry_run=dry_run,
+                strict=strict,
+                warnings=warnings,
             )
-            return _json(self._output(rtype, result, accept))
+            return _json(self._output(rtype, result, accept), 200, warnings)
         if method == "PATCH":
             content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
             patch = self._patch_body(request, content_type)
@@ -235,8 +247,9 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
                 subresource=api.subresource,
                 dry_run=dry_run,
                 strict=strict,
+                warnings=warnings,
             )
-            return _json(self._output(rtype, result, accept))
+            return _json(self._output(rtype, result, accept), 200, warnings)
         if method == "DELETE":
             options = request.data if isinstance(request.data, dict) else {}
             dry_run = dry_run or "All" in (options.get("dryRun") or [])
@@ -439,8 +452,13 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
         return openapi_document(self.state, path)
 
 
-def _json(payload: Any, status: int = 200) -> aiohttp.web.Response:
+def _json(payload: Any, status: int = 200, warnings: list[str] | None = None) -> aiohttp.web.Response:
+    headers = CIMultiDict[str]()
+    for warning in warnings or []:  # RFC 7234 warn-code 299, as the API server sends them
+        quoted = warning.replace("\\", "\\\\").replace('"', '\\"')
+        headers.add("Warning", f'299 - "{quoted}"')
     return aiohttp.web.Response(
+        headers=headers,
         body=json.dumps(payload, separators=(",", ":")).encode(),
         status=status,
         content_type="application/json",

@@ -172,6 +172,7 @@ class ClusterState:
         *,
         dry_run: bool = False,
         strict: bool = False,
+        warnings: list[str] | None = None,
     ) -> JsonObject:
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request must be a JSON object")
@@ -213,7 +214,7 @@ class ClusterState:
             obj.pop("status", None)  # the main resource does not write status
         obj["apiVersion"], obj["kind"] = rtype.api_version, rtype.kind
         obj = self._prepare_builtin_create(rtype, obj)
-        obj = self._admit(rtype, obj, None, None, strict)
+        obj = self._admit(rtype, obj, None, None, strict, warnings)
         if dry_run:
             return obj
         obj["metadata"]["resourceVersion"] = self._next_rv()
@@ -233,6 +234,7 @@ class ClusterState:
         subresource: str | None = None,
         dry_run: bool = False,
         strict: bool = False,
+        warnings: list[str] | None = None,
     ) -> JsonObject:
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request must be a JSON object")
@@ -253,7 +255,7 @@ class ClusterState:
                     ),
                 ],
             )
-        return self._update(rtype, old, new, subresource, dry_run, strict)
+        return self._update(rtype, old, new, subresource, dry_run, strict, warnings)
 
     def patch(
         self,
@@ -266,13 +268,14 @@ class ClusterState:
         subresource: str | None = None,
         dry_run: bool = False,
         strict: bool = False,
+        warnings: list[str] | None = None,
     ) -> JsonObject:
         if content_type == APPLY and (namespace or "", name) not in self.objects[rtype.group_plural]:
             # Server-side apply of an absent object creates it (no field ownership is tracked).
             body = copy.deepcopy(patch) if isinstance(patch, dict) else patch
             if isinstance(body, dict):
                 body.setdefault("metadata", {})["name"] = name
-            return self.create(rtype, namespace, body, dry_run=dry_run, strict=strict)
+            return self.create(rtype, namespace, body, dry_run=dry_run, strict=strict, warnings=warnings)
         old = self._stored(rtype, namespace, name)
         if content_type in (MERGE, APPLY):
             if not isinstance(patch, dict):
@@ -290,7 +293,7 @@ class ClusterState:
             raise errors.unsupported_media_type([JSON_PATCH, MERGE, APPLY, STRATEGIC])
         if not isinstance(new, dict):
             raise errors.unprocessable("the patched object is not a JSON object")
-        return self._update(rtype, old, new, subresource, dry_run, strict)
+        return self._update(rtype, old, new, subresource, dry_run, strict, warnings)
 
     def delete(
         self,
@@ -375,6 +378,7 @@ class ClusterState:
         subresource: str | None,
         dry_run: bool,
         strict: bool = False,
+        warnings: list[str] | None = None,
     ) -> JsonObject:
         name = old["metadata"]["name"]
         meta = new.setdefault("metadata", {})
@@ -436,7 +440,7 @@ class ClusterState:
         new["apiVersion"], new["kind"] = old.get("apiVersion", rtype.api_version), rtype.kind
         new["metadata"]["resourceVersion"] = old_meta.get("resourceVersion")
         new = self._prepare_builtin_update(rtype, new)
-        new = self._admit(rtype, new, old, subresource, strict)
+        new = self._admit(rtype, new, old, subresource, strict, warnings)
         if new == old:
             return old  # a no-op write keeps the resourceVersion and emits no event, as etcd does
         if dry_run:
@@ -461,6 +465,7 @@ class ClusterState:
         old: JsonObject | None,
         subresource: str | None,
         strict: bool = False,
+        warnings: list[str] | None = None,
     ) -> JsonObject:
         if rtype.validator is None:
             return new
@@ -479,13 +484,16 @@ class ClusterState:
                 status.get("details"),
                 body=status,
             ) from None
-        if strict and (unknown := pruned_fields(new, admitted)):
+        unknown = pruned_fields(new, admitted) if strict or warnings is not None else []
+        if unknown and strict:
             # kubectl asks for fieldValidation=Strict: unknown fields are an error, not silently pruned.
             listed = ", ".join(f'unknown field "{field}"' for field in unknown)
             raise errors.bad_request(
                 f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: '
                 f"strict decoding error: {listed}"
             )
+        if warnings is not None:  # fieldValidation=Warn: pruned, and said so in Warning headers
+            warnings.extend(f'unknown field "{field}"' for field in unknown)
         return dict(admitted)
 
     def _check_kind(self, rtype: ResourceType, obj: JsonObject) -> None:
