@@ -357,3 +357,22 @@ async def test_watch_from_a_too_old_resource_version_is_410_gone() -> None:
         await handle.apply([widget("late")])
         fresh = await collect(handle.url + WIDGETS, {"resourceVersion": current}, 1)
         assert summary(fresh) == [("ADDED", "late")]
+
+
+async def test_lists_page_with_limit_and_continue(kube: Kube) -> None:
+    kube.apply([WIDGET_CRD, *[widget(f"w{index}") for index in range(5)]])
+    names: list[str] = []
+    token = ""
+    for _ in range(5):
+        status, page = await kube.request(
+            "GET", f"{WIDGETS}?limit=2" + (f"&continue={token}" if token else "")
+        )
+        assert status == 200 and len(page["items"]) <= 2
+        names += [item["metadata"]["name"] for item in page["items"]]
+        token = page["metadata"].get("continue", "")
+        if not token:
+            break
+        assert page["metadata"]["remainingItemCount"] == 5 - len(names)
+    assert names == [f"w{index}" for index in range(5)]
+    chunked = kube.kubectl("get", "widgets", "--chunk-size=2", "-o", "name").stdout.split()
+    assert chunked == [f"widget.example.dev/w{index}" for index in range(5)]

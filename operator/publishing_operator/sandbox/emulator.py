@@ -10,6 +10,7 @@ discovery, and Status error bodies.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import traceback
 from collections.abc import Mapping
@@ -313,30 +314,31 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
         labels = parse_label_selector(params.get("labelSelector"))
         fields = parse_field_selector(params.get("fieldSelector"))
         items = self.state.select(rtype, api.namespace, lambda obj: labels(obj) and fields(obj))
-        rv = str(self.state.rv)
+        items, list_meta = _page(items, params, self.state.rv)
         if table.wants_table(accept):
-            return _json(table.table(rtype, items, rv, params.get("includeObject", "Metadata")))
-        if "as=PartialObjectMetadataList" in accept.split(",")[0].replace(" ", ""):
-            return _json(
-                {
-                    "kind": "PartialObjectMetadataList",
-                    "apiVersion": "meta.k8s.io/v1",
-                    "metadata": {"resourceVersion": rv},
-                    "items": [
-                        {
-                            "kind": "PartialObjectMetadata",
-                            "apiVersion": "meta.k8s.io/v1",
-                            "metadata": obj.get("metadata", {}),
-                        }
-                        for obj in items
-                    ],
-                }
+            result = table.table(
+                rtype, items, list_meta["resourceVersion"], params.get("includeObject", "Metadata")
             )
+            result["metadata"] = list_meta
+            return _json(result)
+        if "as=PartialObjectMetadataList" in accept.split(",")[0].replace(" ", ""):
+            partial = [
+                {
+                    "kind": "PartialObjectMetadata",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": obj.get("metadata", {}),
+                }
+                for obj in items
+            ]
+            return _json(
+                {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta,
+                 "items": partial}
+            )  # fmt: skip
         return _json(
             {
                 "kind": f"{rtype.kind}List",
                 "apiVersion": rtype.api_version,
-                "metadata": {"resourceVersion": rv},
+                "metadata": list_meta,
                 "items": items,
             }
         )
@@ -450,6 +452,34 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
         from publishing_operator.sandbox.openapi import openapi_document
 
         return openapi_document(self.state, path)
+
+
+def _page(items: list[JsonObject], params: Mapping[str, str], rv: int) -> tuple[list[JsonObject], JsonObject]:
+    """`limit`/`continue` paging over the name-ordered items (continuing from the last key given out)."""
+    list_rv = rv
+    if token := params.get("continue"):
+        try:
+            decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+            list_rv, after = int(decoded["rv"]), tuple(decoded["after"])
+        except (ValueError, KeyError, TypeError):
+            raise errors.bad_request("continue key is not valid: malformed") from None
+        items = [obj for obj in items if _key(obj) > after]
+    meta: JsonObject = {"resourceVersion": str(list_rv)}
+    limit = int(params.get("limit") or 0) if (params.get("limit") or "0").isdigit() else 0
+    if limit and len(items) > limit:
+        rest = len(items) - limit
+        items = items[:limit]
+        after_key = list(_key(items[-1]))
+        meta["continue"] = base64.urlsafe_b64encode(
+            json.dumps({"rv": list_rv, "after": after_key}).encode()
+        ).decode()
+        meta["remainingItemCount"] = rest
+    return items, meta
+
+
+def _key(obj: JsonObject) -> tuple[str, str]:
+    meta = obj.get("metadata", {})
+    return (str(meta.get("namespace") or ""), str(meta.get("name", "")))
 
 
 def _json(payload: Any, status: int = 200, warnings: list[str] | None = None) -> aiohttp.web.Response:
