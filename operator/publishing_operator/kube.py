@@ -12,7 +12,6 @@ import base64
 import contextlib
 import logging
 import ssl
-import tempfile
 from typing import Any
 
 import httpx
@@ -44,14 +43,15 @@ class KubeApi:
 
     @classmethod
     def from_connection_info(cls, info: kopf.ConnectionInfo, *, timeout: float = 30.0) -> KubeApi:
-        headers: dict[str, str] = {"Accept": "application/json", "User-Agent": "publishing-operator"}
-        if info.scheme and info.token:
-            headers["Authorization"] = f"{info.scheme} {info.token}"
-        elif info.token:
-            headers["Authorization"] = f"Bearer {info.token}"
-        auth = httpx.BasicAuth(info.username, info.password) if info.username and info.password else None
+        """Same server, credentials and TLS as kopf's own login."""
+        headers = {
+            "Accept": "application/json",
+            "User-Agent": "publishing-operator",
+            **info.as_http_headers(),
+        }
+        verify: ssl.SSLContext | bool = info.as_ssl_context() if info.server.startswith("https") else True
         client = httpx.AsyncClient(
-            base_url=info.server.rstrip("/"), headers=headers, auth=auth, verify=_tls(info), timeout=timeout
+            base_url=info.server.rstrip("/"), headers=headers, verify=verify, timeout=timeout
         )
         return cls(client)
 
@@ -131,40 +131,3 @@ class KubeApi:
             return {}
         result = response.json()
         return result if isinstance(result, dict) else {}
-
-
-def _tls(info: kopf.ConnectionInfo) -> ssl.SSLContext:
-    """TLS as the kubeconfig / service account says: CA, client certificate, or insecure."""
-    ctx = ssl.create_default_context()
-    if info.insecure:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    elif info.ca_path:
-        ctx.load_verify_locations(cafile=info.ca_path)
-    elif info.ca_data:
-        ctx.load_verify_locations(cadata=_pem_text(info.ca_data))
-    certificate = info.certificate_path or (
-        _to_file(info.certificate_data) if info.certificate_data else None
-    )
-    key = info.private_key_path or (_to_file(info.private_key_data) if info.private_key_data else None)
-    if certificate and key:
-        ctx.load_cert_chain(certificate, key)
-    return ctx
-
-
-def _pem_text(data: bytes | str) -> str:
-    """kopf keeps CA data either as PEM or as base64 of PEM."""
-    text = data.decode() if isinstance(data, bytes) else data
-    if "BEGIN CERTIFICATE" in text:
-        return text
-    return base64.b64decode(text).decode()
-
-
-def _to_file(data: bytes | str) -> str:
-    raw = data.encode() if isinstance(data, str) else data
-    if b"-----BEGIN" not in raw:
-        raw = base64.b64decode(raw)
-    handle = tempfile.NamedTemporaryFile(prefix="publishing-operator-", suffix=".pem", delete=False)  # noqa: SIM115
-    with handle:
-        handle.write(raw)
-    return handle.name

@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -79,6 +79,9 @@ class OperatorContext:
     stopping: bool = False
     _clients: dict[str, ExpoClient] = field(default_factory=dict)
 
+    def expo_clients(self) -> list[ExpoClient]:
+        return list(self._clients.values())
+
     def expo(self, token: str) -> ExpoClient:
         """One client per distinct token (keyed by its hash, never by the token itself)."""
         digest = hashlib.sha256(token.encode()).hexdigest()
@@ -105,7 +108,7 @@ class OperatorContext:
         worker = self.workers.pop(uid, None)
         if worker is not None:
             worker.stop()
-        status = _status(body)
+        status = status_of(body)
         if status.build and status.build.request_key:
             self.limiter.forget(status.build.request_key)
 
@@ -119,7 +122,7 @@ class OperatorContext:
 def needs_work(body: Mapping[str, Any]) -> bool:
     """Does this object need a worker? Finished objects only for labels, finalizers or a retry."""
     meta = body.get("metadata", {})
-    status = _status(body)
+    status = status_of(body)
     finalizers = meta.get("finalizers") or []
     if meta.get("deletionTimestamp"):
         return FINALIZER in finalizers
@@ -134,7 +137,7 @@ def needs_work(body: Mapping[str, Any]) -> bool:
     )
 
 
-def _status(body: Mapping[str, Any]) -> PublishingBuildStatus:
+def status_of(body: Mapping[str, Any]) -> PublishingBuildStatus:
     try:
         return PublishingBuildStatus.model_validate(body.get("status") or {})
     except ValidationError:
@@ -146,6 +149,27 @@ def _rv(body: Mapping[str, Any]) -> int:
         return int(body.get("metadata", {}).get("resourceVersion", "0"))
     except (TypeError, ValueError):
         return 0
+
+
+class WorkerLog(logging.LoggerAdapter[logging.Logger]):
+    """Every line of a worker carries the resource, its build id, attempt and phase."""
+
+    def __init__(self, worker: Worker) -> None:
+        super().__init__(log, {})
+        self.worker = worker
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        w = self.worker
+        status = status_of(w.body)
+        kwargs["extra"] = {
+            "namespace": w.namespace,
+            "resource": w.name,
+            "uid": w.uid,
+            "phase": status.phase.value if status.phase else None,
+            "attempt": status.attempt,
+            "build_id": status.build.id if status.build else None,
+        }
+        return msg, kwargs
 
 
 class Worker:
@@ -163,9 +187,7 @@ class Worker:
         self.namespace = str(meta.get("namespace", ""))
         self.name = str(meta.get("name", ""))
         self.uid = str(meta.get("uid", ""))
-        self.log = logging.LoggerAdapter(
-            log, {"namespace": self.namespace, "name": self.name, "uid": self.uid}
-        )
+        self.log = WorkerLog(self)
 
     # -- life of the worker --------------------------------------------------------------------
 
@@ -230,7 +252,7 @@ class Worker:
 
     async def step(self) -> float | None:
         meta = self.body.get("metadata", {})
-        status = _status(self.body)
+        status = status_of(self.body)
         now = self.ctx.clock()
         if meta.get("deletionTimestamp"):
             return await self.finalize(status, now)

@@ -1,16 +1,51 @@
-"""`publishing-operator run`: the production entry point (kubeconfig or in-cluster config)."""
+"""`publishing-operator run`: the production entry point (in-cluster config or $KUBECONFIG).
+
+`operate()` is also what the sandbox and the tests embed: the same operator, in-process.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import os
 import sys
 
-from publishing_operator.settings import SettingsError, add_flags, flags_from_args, load_settings
+import kopf
+
+from publishing_operator import __version__
+from publishing_operator.logs import setup_logging
+from publishing_operator.settings import Settings, SettingsError, add_flags, flags_from_args, load_settings
+
+log = logging.getLogger("publishing_operator")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kubeconfig", metavar="PATH", help="kubeconfig to use (default: in-cluster, $KUBECONFIG)"
+    )
+    parser.add_argument("--verbose", action="store_true", help="debug logging")
     add_flags(parser)
+
+
+async def operate(
+    settings: Settings, *, kubeconfig: str | None = None, stop: asyncio.Event | None = None
+) -> None:
+    """Run the operator until `stop` is set (or SIGTERM / SIGINT when running in the main thread)."""
+    from publishing_operator.handlers import registry  # kopf decorators register on import
+
+    if kubeconfig:
+        os.environ["KUBECONFIG"] = kubeconfig
+    liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
+    await kopf.operator(
+        registry=registry,
+        memo=kopf.Memo(settings=settings),
+        standalone=True,
+        clusterwide=not settings.namespaces,
+        namespaces=list(settings.namespaces),
+        liveness_endpoint=liveness,
+        stop_flag=stop,
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -19,10 +54,8 @@ def main(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"publishing-operator: {exc}", file=sys.stderr)
         return 2
-    print(
-        "publishing-operator: the reconcile loop is not wired yet; "
-        f"settings are valid (Expo API {settings.expo_api_url}, start rate {settings.start_rate}). "
-        "It needs a cluster: use `publishing-operator sandbox` for a local one.",
-        file=sys.stderr,
-    )
-    return 1
+    setup_logging(settings.log_format, logging.DEBUG if args.verbose else logging.INFO)
+    log.info("publishing-operator %s starting", __version__)
+    asyncio.run(operate(settings, kubeconfig=args.kubeconfig))
+    log.info("publishing-operator stopped")
+    return 0
