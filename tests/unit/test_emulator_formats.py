@@ -131,3 +131,16 @@ def test_live_table_redraws_on_a_terminal() -> None:
         "AGE",
     ]
     assert screen.splitlines()[-1].split() == ["b", "android", "Succeeded", "-", "-", "-", "60s"]
+
+
+def test_live_table_notices_stay_visible() -> None:
+    now = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
+    screen = io.StringIO()
+    live = LiveTable(screen, "header", interactive=True)
+    live.notice("the operator stopped")
+    live.update([], now)
+    live.update([], now)
+    assert screen.getvalue().rsplit("\x1b[H\x1b[J", 1)[1].startswith("header\n  ! the operator stopped\n")
+    lines = io.StringIO()
+    LiveTable(lines, "header", interactive=False).notice("the operator stopped")
+    assert lines.getvalue() == "the operator stopped\n"

@@ -272,7 +272,7 @@ async def run_sandbox(args: argparse.Namespace, out: TextIO, stop: asyncio.Event
             out.flush()
         table = LiveTable(out, banner, interactive=interactive)
         try:
-            await _watch_until_stopped(handle, table, stop, operator, out)
+            await _watch_until_stopped(handle, table, stop, operator)
         finally:
             if operator is not None:
                 grace = load_settings(_sandbox_env(os.environ), flags_from_args(args)).shutdown_grace
@@ -289,7 +289,6 @@ async def _watch_until_stopped(
     table: LiveTable,
     stop: asyncio.Event,
     operator: OperatorThread | None,
-    out: TextIO,
 ) -> None:
     reported = False
     async with aiohttp.ClientSession(handle.url) as session:
@@ -297,10 +296,7 @@ async def _watch_until_stopped(
             table.update(await _list_builds(session))
             if operator is not None and operator.done and not reported:
                 reported = True
-                out.write(
-                    f"publishing-operator sandbox: the operator stopped: {operator.error!r} (see the log)\n"
-                )
-                out.flush()
+                table.notice(f"the operator stopped: {operator.error!r} (see the log)")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
 

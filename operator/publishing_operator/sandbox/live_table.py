@@ -91,6 +91,14 @@ class LiveTable:
         self._interactive = interactive
         self._seen: dict[tuple[str, str], tuple[str, ...]] = {}
 
+    def notice(self, text: str) -> None:
+        """A message that stays visible: under the header on a TTY, one line otherwise."""
+        if self._interactive:
+            self._header += f"\n  ! {text}"
+        else:
+            self._out.write(f"{text}\n")
+            self._out.flush()
+
     def update(self, objects: Sequence[Mapping[str, Any]], now: datetime.datetime | None = None) -> None:
         now = now or datetime.datetime.now(datetime.UTC)
         rows = sorted((BuildRow.from_object(obj) for obj in objects), key=lambda r: (r.namespace, r.name))
