@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import kmock
 import kubernetes
 import pytest
 from kubernetes.client.rest import ApiException
@@ -376,3 +377,26 @@ async def test_lists_page_with_limit_and_continue(kube: Kube) -> None:
     assert names == [f"w{index}" for index in range(5)]
     chunked = kube.kubectl("get", "widgets", "--chunk-size=2", "-o", "name").stdout.split()
     assert chunked == [f"widget.example.dev/w{index}" for index in range(5)]
+
+
+async def test_kmock_reactions_inject_faults_and_record_requests(kube: Kube) -> None:
+    kube.apply([WIDGET_CRD, widget("a")])
+    emulator = kube.handle.emulator
+    widgets = kmock.resource("example.dev", "v1", "widgets")
+    (
+        emulator[kmock.action.UPDATE, widgets][:1]
+        << 503
+        << {"kind": "Status", "code": 503, "reason": "ServiceUnavailable"}
+    )
+    fetched: list[kmock.Request] = []
+    emulator[kmock.action.FETCH, widgets] >> fetched
+
+    merge = "application/merge-patch+json"
+    first, body = await kube.request("PATCH", f"{WIDGETS}/a", {"spec": {"size": 3}}, content_type=merge)
+    assert (first, body["reason"]) == (503, "ServiceUnavailable")  # the injected fault, once
+    second, body = await kube.request("PATCH", f"{WIDGETS}/a", {"spec": {"size": 4}}, content_type=merge)
+    assert (second, body["spec"]) == (200, {"size": 4})  # then the emulator answers again
+    for _ in range(2):
+        obj = await kube.get("widgets", "a")
+        assert obj is not None and obj["spec"] == {"size": 4}
+    assert [request.name for request in fetched] == ["a", "a"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
 import traceback
 from collections.abc import Mapping
 from typing import Any
@@ -138,7 +139,8 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
         if len(self._requests) > self.request_history:
             del self._requests[: -self.request_history]
         try:
-            return await self._route(request)
+            injected = await self._user_reaction(request)
+            return injected if injected is not None else await self._route(request)
         except ApiError as exc:
             return _json(exc.to_status(), exc.code)
         except (ConnectionError, asyncio.CancelledError):
@@ -151,6 +153,24 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
                 {"causes": [{"message": traceback.format_exc()}]},
             )
             return _json(status.to_status(), 500)
+
+    async def _user_reaction(self, request: rendering.Request) -> aiohttp.web.StreamResponse | None:
+        """Reactions a test declared with kmock's DSL come first (fault injection), e.g.
+        `emulator[kmock.action.UPDATE, kmock.resource("example.dev/v1/widgets")][:1] << 500`.
+        kmock's own fallbacks (priority -inf) are never used: this class answers instead."""
+        declared = [payload for payload in self._payloads if payload.priorities[:1] != (-math.inf,)]
+        if not declared:
+            return None
+        depth = max(len(payload.priorities) for payload in declared)
+        declared.sort(key=lambda p: tuple(-x for x in p.priorities) + (0,) * (depth - len(p.priorities)))
+        for payload in declared:
+            if request in payload._source and not payload._disabled.is_set():
+                try:
+                    response: aiohttp.web.StreamResponse = await payload(request)
+                except (rendering.ReactionMismatchError, NotImplementedError):
+                    continue  # a catcher (`>> sink`) that only records, or a depleted payload
+                return response
+        return None
 
     # ---- routing -------------------------------------------------------------------------------
 
