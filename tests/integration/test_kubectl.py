@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import subprocess
 from collections.abc import Callable
 from typing import Any
 
@@ -332,3 +333,54 @@ def test_kubectl_get_watch_prints_rows_as_objects_change(kube: Kube) -> None:
     finally:
         process.kill()
         process.wait(timeout=10)
+
+
+def test_a_serviceaccount_is_held_to_the_applied_rbac(kube: Kube) -> None:
+    kube.apply_crds()
+    rbac = "rbac.authorization.k8s.io/v1"
+    rules = [
+        {
+            "apiGroups": ["publishing.dev"],
+            "resources": ["publishingbuilds"],
+            "verbs": ["get", "list", "watch"],
+        },
+        {
+            "apiGroups": ["publishing.dev"],
+            "resources": ["publishingbuilds/status"],
+            "verbs": ["get", "patch"],
+        },
+    ]
+    binding = {
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "publisher"},
+        "subjects": [{"kind": "ServiceAccount", "name": "publisher", "namespace": "default"}],
+    }
+    kube.apply([
+        _example(ANDROID),
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "publisher"}},
+        {"apiVersion": rbac, "kind": "ClusterRole", "metadata": {"name": "publisher"}, "rules": rules},
+        {"apiVersion": rbac, "kind": "ClusterRoleBinding", "metadata": {"name": "publisher"}, **binding},
+    ])  # fmt: skip
+    sa = "system:serviceaccount:default:publisher"
+
+    def kubectl_as_sa(*args: str) -> subprocess.CompletedProcess[str]:
+        return kube.kubectl(f"--as={sa}", *args, check=False)  # impersonation, as kubectl does it
+
+    assert ANDROID in kubectl_as_sa("get", "pb").stdout
+    status = json.dumps({"status": {"phase": "Pending"}})
+    assert (
+        kubectl_as_sa("patch", "pb", ANDROID, "--subresource=status", "--type=merge", "-p", status).returncode
+        == 0
+    )
+    refused = kubectl_as_sa("delete", "pb", ANDROID)
+    assert refused.returncode != 0
+    expected = f'User "{sa}" cannot delete resource "publishingbuilds" in API group "publishing.dev"'
+    assert f'{expected} in the namespace "default"' in refused.stderr
+    assert "Forbidden" in kubectl_as_sa("get", "secrets").stderr
+
+    # A token issued for the ServiceAccount (what kopf or the Python client would send) is held to it too.
+    token = kube.handle.serviceaccount_token("default", "publisher")
+    headers = {"Authorization": f"Bearer {token}"}
+    path = "/apis/publishing.dev/v1alpha1/namespaces/default/publishingbuilds"
+    assert asyncio.run(kube.request("GET", path, headers=headers))[0] == 200
+    code, body = asyncio.run(kube.request("DELETE", f"{path}/{ANDROID}", headers=headers))
+    assert (code, body["reason"]) == (403, "Forbidden")

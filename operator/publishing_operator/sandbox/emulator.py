@@ -24,7 +24,7 @@ import yaml
 from kmock._internal import rendering
 from multidict import CIMultiDict
 
-from publishing_operator.sandbox import errors, protobuf, table
+from publishing_operator.sandbox import errors, protobuf, rbac, table
 from publishing_operator.sandbox.errors import ApiError, JsonObject
 from publishing_operator.sandbox.patching import APPLY, JSON_PATCH, MERGE, STRATEGIC
 from publishing_operator.sandbox.resources import ResourceType
@@ -97,6 +97,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
     request_history: int = 200  # kmock keeps every request for assertions: bound it for long runs
     address: str = "127.0.0.1:0"  # advertised in /api's serverAddressByClientCIDRs
     closing: asyncio.Event = attrs.field(factory=asyncio.Event)
+    tokens: dict[str, rbac.Identity] = attrs.field(factory=dict)  # ServiceAccount tokens: RBAC applies
 
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         """kmock's entry point, with the request parsed by `parse_api_path` (kmock 0.8's parser
@@ -202,6 +203,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
         if api.namespace is not None and not rtype.namespaced:
             raise errors.resource_not_found()
         params = request.params
+        self._authorize(request, rtype, api, method)
         dry_run = params.get("dryRun") == "All"
         strict = params.get("fieldValidation") == "Strict"
         warnings: list[str] | None = [] if params.get("fieldValidation") == "Warn" else None
@@ -280,6 +282,38 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
                 )
             )
         raise errors.method_not_allowed()
+
+    def _identity(self, request: rendering.Request) -> rbac.Identity | None:
+        """A ServiceAccount token the emulator issued, or impersonation (`kubectl --as=...`, which
+        works over plain HTTP where kubectl sends no bearer token); None for a cluster admin."""
+        raw = request._raw_request
+        assert raw is not None
+        user = raw.headers.get("Impersonate-User")
+        if user:
+            groups = tuple(raw.headers.getall("Impersonate-Group", []))
+            return rbac.Identity.impersonated(user, groups)
+        token = raw.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return self.tokens.get(token)
+
+    def _authorize(self, request: rendering.Request, rtype: ResourceType, api: ApiPath, method: str) -> None:
+        identity = self._identity(request)
+        if identity is None:
+            return  # the admin token, or none: a cluster admin (see rbac.py)
+        watch = request.params.get("watch") in ("true", "1")
+        attributes = rbac.Attributes(
+            verb=rbac.verb_of(method, api.name is not None, watch),
+            group=rtype.group,
+            resource=rtype.plural,
+            subresource=api.subresource,
+            namespace=api.namespace,
+            name=api.name,
+        )
+        objects = {
+            plural: self.state.objects.get((rbac.RBAC_GROUP, plural), {})
+            for plural in ("roles", "rolebindings", "clusterroles", "clusterrolebindings")
+        }
+        if not rbac.allowed(objects, identity, attributes):
+            raise rbac.forbidden(identity, attributes)
 
     # ---- bodies --------------------------------------------------------------------------------
 

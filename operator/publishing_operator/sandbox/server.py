@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import yaml
 
 from publishing_operator.sandbox.emulator import SandboxKubernetesEmulator
 from publishing_operator.sandbox.errors import JsonObject
+from publishing_operator.sandbox.rbac import Identity
 from publishing_operator.sandbox.store import ClusterState
 
 T = TypeVar("T")
@@ -52,12 +54,22 @@ class EmulatorHandle:
     def state(self) -> ClusterState:
         return self.emulator.state
 
-    def kubeconfig(self, namespace: str = "default") -> JsonObject:
+    def serviceaccount_token(self, namespace: str, name: str) -> str:
+        """A bearer token for a ServiceAccount: requests with it are authorized by the applied RBAC."""
+        token = secrets.token_urlsafe(24)
+        self.emulator.tokens[token] = Identity.service_account(namespace, name)
+        return token
+
+    def serviceaccount_kubeconfig(self, path: str | Path, namespace: str, name: str) -> Path:
+        """A kubeconfig that acts as the ServiceAccount (e.g. the chart's), to test its RBAC."""
+        return self.write_kubeconfig(path, namespace, token=self.serviceaccount_token(namespace, name))
+
+    def kubeconfig(self, namespace: str = "default", token: str = "sandbox-token") -> JsonObject:
         return {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [{"name": CONTEXT, "cluster": {"server": self.url}}],
-            "users": [{"name": CONTEXT, "user": {"token": "sandbox-token"}}],
+            "users": [{"name": CONTEXT, "user": {"token": token}}],
             "contexts": [
                 {"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": namespace}}
             ],
@@ -65,10 +77,12 @@ class EmulatorHandle:
             "preferences": {},
         }
 
-    def write_kubeconfig(self, path: str | Path, namespace: str = "default") -> Path:
+    def write_kubeconfig(
+        self, path: str | Path, namespace: str = "default", token: str = "sandbox-token"
+    ) -> Path:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(yaml.safe_dump(self.kubeconfig(namespace), sort_keys=False))
+        target.write_text(yaml.safe_dump(self.kubeconfig(namespace, token), sort_keys=False))
         target.chmod(0o600)
         return target
 
