@@ -319,17 +319,26 @@ class RetentionLoop:
                 self.last_error = None
             except Exception as exc:  # the loop must outlive API failures
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("retention pass failed (retried in %.0fs): %s", self.interval, self.last_error)
+                log.warning("retention pass failed, retried in %.0fs: %s", self._delay(None), self.last_error)
             async with self._pass_done:
                 self.passes += 1
                 self._pass_done.notify_all()
             await self._sleep(stop, self._delay(next_expiry))
 
     async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
-        """Until `seconds` pass, a trigger, or stop, whichever is first."""
+        """Until `seconds` pass, a trigger, or stop, whichever is first.
+
+        Triggers count only after `min_wait`: a burst of finishing resources costs one list per
+        `min_wait`, not one per resource.
+        """
+        floor = min(seconds, self.min_wait)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=floor)
+        if stop.is_set() or seconds <= floor:
+            return
         waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
         try:
-            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waiters, timeout=seconds - floor, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiter in waiters:
                 waiter.cancel()
