@@ -171,3 +171,36 @@ async def test_the_loop_deletes_a_resource_once_it_finishes_with_a_ttl_of_zero(
     finally:
         await loop.stop()
     assert pb_names(kube) == {"kept"}
+
+
+class RecreatingKubeApi(KubeApi):
+    """Re-creates each object just before retention deletes it: the race the uid precondition covers."""
+
+    def __init__(self, client: httpx.AsyncClient, kube: Kube) -> None:
+        super().__init__(client)
+        self.kube = kube
+
+    async def delete_publishing_build(self, namespace: str, name: str, uid: str) -> None:
+        code, body = await self.kube.request("DELETE", self.kube.path("pb", name, namespace))
+        assert code == 200, body
+        self.kube.apply([manifest(name, namespace)])
+        await super().delete_publishing_build(namespace, name, uid)
+
+
+async def test_a_recreated_namesake_is_never_deleted(kube: Kube) -> None:
+    kube.apply_crds()
+    kube.apply([manifest("reused-name")])
+    await finish(kube, "reused-name", "Failed", NOW - timedelta(days=1))
+    old = await kube.get("pb", "reused-name")
+    assert old is not None
+
+    racing = RecreatingKubeApi(httpx.AsyncClient(base_url=kube.url, timeout=30.0), kube)
+    try:
+        deleted = await enforce_retention(racing, namespaces=(), keep_succeeded=0, keep_failed=0, now=NOW)
+    finally:
+        await racing.aclose()
+
+    assert [d.uid for d in deleted] == [old["metadata"]["uid"]]  # the planned object is gone ...
+    new = await kube.get("pb", "reused-name")
+    assert new is not None and new["metadata"]["uid"] != old["metadata"]["uid"]  # ... its namesake stays
+    assert pb_names(kube) == {"reused-name"}
