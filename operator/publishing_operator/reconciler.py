@@ -202,10 +202,12 @@ class Worker:
 
     def update(self, body: Mapping[str, Any], *, own: bool = False) -> None:
         """A newer copy of the object: from a watch event (wakes the worker) or our own write."""
-        # Watch events and our own write responses race: never go back to an older version.
-        if _rv(body) >= _rv(self.body) or _rv(body) == 0:
+        # Watch events and our own write responses race: never go back to an older version, and
+        # do not wake for the echo of our own write (already seen through the write's response).
+        newer = _rv(body) > _rv(self.body) or _rv(body) == 0
+        if newer or own:
             self.body = dict(body)
-        if not own:
+        if newer and not own:
             self.wake.set()
 
     async def run(self) -> None:

@@ -1,0 +1,320 @@
+"""Issue 5: the real operator drives PublishingBuilds from creation to Succeeded, crash-safe.
+
+Real operator process + emulated Kubernetes API + Expo simulator, over sockets; kubectl where a
+user would use it. Waits are conditions with deadlines; Expo time is scaled, never slept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.fixtures.expo import ArchiveServer, make_tarball
+from tests.fixtures.kube import EXAMPLES_DIR
+from tests.fixtures.operator import (
+    Stack,
+    condition,
+    example,
+    load_yaml,
+    parse_time,
+    phase,
+    publishing_build,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def fingerprint(value: str) -> str:
+    """As the simulator records credentials: a sha256 prefix."""
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+def secret_value(name: str, key: str) -> str:
+    for doc in load_yaml(EXAMPLES_DIR / "secrets.yaml"):
+        if doc["metadata"]["name"] == name:
+            return str(doc["stringData"][key])
+    raise KeyError(name)
+
+
+def archive_example(archive_server: ArchiveServer) -> dict[str, Any]:
+    """examples/archive-build.yaml, pointed at a tarball served from 127.0.0.1."""
+    tarball = make_tarball({"apps/mobile/package.json": b'{"name": "mobile"}'})
+    doc = example("archive-build")
+    doc["spec"]["source"]["archive"]["url"] = archive_server.serve("mobile-1.4.3-rc1.tar.gz", tarball)
+    doc["spec"]["source"]["archive"]["sha256"] = hashlib.sha256(tarball).hexdigest()
+    return doc
+
+
+async def test_examples_reach_succeeded(stack: Stack, archive_server: ArchiveServer) -> None:
+    stack.apply_example_secrets()
+    ios, android, archive = (
+        example("ios-testflight"),
+        example("android-play-internal"),
+        archive_example(archive_server),
+    )
+    stack.apply(ios, android, archive)
+    stack.operator()
+
+    done = {}
+    for doc in (ios, android, archive):
+        name = doc["metadata"]["name"]
+        done[name] = await stack.wait(name, finished_and_tidied, timeout=90)
+        assert phase(done[name]) == "Succeeded", done[name]["status"]
+
+    builds = {b["message"]: b for b in stack.builds()}
+    submissions = stack.submissions()
+    assert len(builds) == 3, "exactly one EAS build per resource"
+    assert len(submissions) == 2, "one submission per resource that asks for one"
+
+    for doc in (ios, android, archive):
+        name, spec = doc["metadata"]["name"], doc["spec"]
+        status = done[name]["status"]
+        key = status["build"]["requestKey"]
+        assert key == f"{done[name]['metadata']['uid']}.1"
+        build = builds[key]
+        assert status["build"]["id"] == build["id"]
+        assert status["build"]["url"].endswith(f"/builds/{build['id']}")
+        assert status["build"]["artifactUrl"].startswith("https://")
+        assert (build["appId"], build["platform"].lower(), build["profile"]) == (
+            spec["app"]["projectId"],
+            spec["app"]["platform"],
+            spec["app"]["profile"],
+        )
+        cond = condition(done[name], "Succeeded")
+        assert (cond["status"], cond["reason"]) == ("True", "Succeeded")
+        assert status["completionTime"] >= status["startTime"]
+        assert done[name]["metadata"]["labels"]["publishing.dev/result"] == "succeeded"
+        assert "publishing.dev/eas-work" not in (done[name]["metadata"].get("finalizers") or [])
+        if "github" in spec["source"]:
+            assert build["gitRef"] == spec["source"]["github"]["ref"]
+
+    # Build-only: the archive example has no submit block.
+    assert "submission" not in done[archive["metadata"]["name"]]["status"]
+    assert builds[done[archive["metadata"]["name"]]["status"]["build"]["requestKey"]]["submissionIds"] == []
+
+    # The right credentials went to the right store (fingerprints: the simulator keeps no secrets).
+    by_build = {s["buildId"]: s for s in submissions}
+    ios_sub = by_build[done[ios["metadata"]["name"]]["status"]["build"]["id"]]
+    assert ios_sub["config"]["ascAppIdentifier"] == ios["spec"]["submit"]["ios"]["ascAppId"]
+    assert ios_sub["credentialsFingerprint"] == fingerprint(
+        secret_value("asc-api-key", "private-key").strip()
+    )
+    assert ios_sub["config"]["ascApiKey"]["keyIdentifier"] == secret_value("asc-api-key", "key-id")
+    android_sub = by_build[done[android["metadata"]["name"]]["status"]["build"]["id"]]
+    assert android_sub["config"]["track"] == "internal"
+    assert android_sub["credentialsFingerprint"] == fingerprint(
+        secret_value("play-publisher", "service-account.json")
+    )
+
+    # What a user sees.
+    table = stack.kube.kubectl("get", "pb").stdout
+    assert "Succeeded" in table and "PLATFORM" in table
+    events = stack.kube.kubectl("get", "events", "-o", "yaml").stdout
+    reasons = {e["reason"] for e in yaml.safe_load(events)["items"]}
+    assert {"BuildStarted", "BuildFinished", "SubmissionStarted", "Succeeded"} <= reasons
+    stack.kube.kubectl("wait", "--for=condition=Succeeded", "pb", "--all", "--timeout=10s")
+
+
+async def test_build_only_github_resource_succeeds_without_submission(stack: Stack) -> None:
+    stack.apply_example_secrets()
+    stack.apply(publishing_build("build-only", platform="android", submit=False))
+    stack.operator()
+    obj = await stack.wait_phase("build-only", "Succeeded", "Failed")
+    assert phase(obj) == "Succeeded"
+    assert stack.submissions() == []
+    assert len(stack.builds()) == 1
+
+
+async def test_missing_secret_waits_pending_then_proceeds(stack: Stack) -> None:
+    secrets = {d["metadata"]["name"]: d for d in load_yaml(EXAMPLES_DIR / "secrets.yaml")}
+    stack.apply(secrets["expo-robot"])  # the App Store Connect key Secret is missing
+    stack.apply(publishing_build("needs-asc-key"))
+    stack.operator()
+
+    pending = await stack.wait(
+        "needs-asc-key", lambda o: phase(o) == "Pending" and "conditions" in o["status"]
+    )
+    cred = condition(pending, "CredentialsReady")
+    assert (cred["status"], cred["reason"]) == ("False", "SecretNotFound")
+    assert '"asc-api-key"' in cred["message"]
+    assert stack.builds() == [], "no EAS call before the credentials are valid"
+    described = stack.kube.kubectl("describe", "pb", "needs-asc-key").stdout
+    assert "SecretNotFound" in described
+
+    stack.apply(secrets["asc-api-key"])
+    done = await stack.wait_phase("needs-asc-key", "Succeeded", "Failed", timeout=90)
+    assert phase(done) == "Succeeded"
+    assert condition(done, "CredentialsReady")["status"] == "True"
+
+
+@pytest.mark.parametrize(
+    ("platform", "secret", "key", "bad_value", "expected"),
+    [
+        (
+            "ios",
+            "asc-api-key",
+            "private-key",
+            "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n",
+            "private-key",
+        ),
+        (
+            "android",
+            "play-publisher",
+            "service-account.json",
+            '{"type": "service_account", "client_email": "x@y"}',
+            "service-account.json",
+        ),
+    ],
+)
+async def test_malformed_store_keys_are_refused_before_any_eas_call(
+    stack: Stack, platform: str, secret: str, key: str, bad_value: str, expected: str
+) -> None:
+    secrets = {d["metadata"]["name"]: d for d in load_yaml(EXAMPLES_DIR / "secrets.yaml")}
+    broken = secrets[secret]
+    broken["stringData"][key] = bad_value
+    stack.apply(secrets["expo-robot"], broken)
+    stack.apply(publishing_build("bad-key", platform=platform))
+    stack.operator()
+
+    pending = await stack.wait("bad-key", lambda o: phase(o) == "Pending" and "conditions" in o["status"])
+    cred = condition(pending, "CredentialsReady")
+    assert (cred["status"], cred["reason"]) == ("False", "InvalidCredential")
+    assert f'"{secret}"' in cred["message"] and f'"{expected}"' in cred["message"]
+    assert bad_value.splitlines()[0][:12] not in cred["message"] or "BEGIN" in bad_value
+    assert stack.builds() == [] and stack.expo.state.calls_of("createIosBuild") == []
+    assert stack.expo.state.calls_of("createGitHubBuild") == []
+
+
+async def test_rate_limit_never_exceeded_and_everyone_finishes(stack: Stack) -> None:
+    stack.apply_example_secrets()
+    names = [f"burst-{i:02d}" for i in range(12)]
+    stack.apply(*(publishing_build(name, platform="android", submit=False) for name in names))
+    window = 4.0
+    stack.operator(start_rate=f"5/{window:g}s")
+
+    saw_rate_limited = False
+    for name in names:
+        obj = await stack.wait(
+            name,
+            lambda o: phase(o) in ("Succeeded", "Failed") or condition_reason(o) == "RateLimited",
+            timeout=60,
+        )
+        saw_rate_limited |= condition_reason(obj) == "RateLimited"
+    for name in names:
+        assert phase(await stack.wait_phase(name, "Succeeded", "Failed", timeout=90)) == "Succeeded"
+    assert saw_rate_limited, "some resources waited as RateLimited"
+
+    created = sorted(parse_time(b["createdAt"]) for b in stack.builds())
+    assert len(created) == 12
+    for i, start in enumerate(created):
+        in_window = [t for t in created[i:] if t - start < timedelta(seconds=window)]
+        assert len(in_window) <= 5, f"{len(in_window)} builds started within {window}s from {start}"
+
+
+def finished_and_tidied(obj: dict[str, Any]) -> bool:
+    """Finished, with the result label on and the finalizer off (a separate write after the status)."""
+    meta = obj["metadata"]
+    return (
+        phase(obj) in ("Succeeded", "Failed", "Cancelled")
+        and "publishing.dev/result" in (meta.get("labels") or {})
+        and "publishing.dev/eas-work" not in (meta.get("finalizers") or [])
+    )
+
+
+def condition_reason(obj: dict[str, Any] | None) -> str | None:
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Succeeded":
+            return str(cond.get("reason"))
+    return None
+
+
+async def test_crash_after_request_key_before_build_exists(stack: Stack) -> None:
+    """SIGKILL while the create call is in flight and before EAS created anything: one build."""
+    stack.apply_example_secrets()
+    stack.fault(calls=[{"operation": "createGitHubBuild", "latency": 3.0, "drop": "before"}])
+    operator = stack.operator()
+    stack.apply(publishing_build("crash-early"))
+    starting = await stack.wait("crash-early", lambda o: condition_reason(o) == "BuildStarting")
+    assert starting["status"]["build"]["requestKey"]
+    await stack.until(lambda: len(stack.expo.state.calls_of("createGitHubBuild")) == 1, what="create call")
+    operator.kill()
+    assert stack.builds() == []
+
+    stack.operator()
+    done = await stack.wait_phase("crash-early", "Succeeded", "Failed", timeout=90)
+    assert phase(done) == "Succeeded"
+    assert len(stack.builds()) == 1
+    assert done["status"]["build"]["requestKey"] == starting["status"]["build"]["requestKey"]
+
+
+async def test_crash_after_build_created_before_id_recorded(
+    stack: Stack, archive_server: ArchiveServer
+) -> None:
+    """SIGKILL after EAS created the build but before its id reached status: adopted, not duplicated."""
+    stack.apply_example_secrets()
+    doc = archive_example(archive_server)
+    name = doc["metadata"]["name"]
+    # The mutation is applied, then the answer is delayed: the operator dies before reading it.
+    stack.fault(calls=[{"operation": "createAndroidBuild", "latency": 3.0}])
+    operator = stack.operator()
+    stack.apply(doc)
+    await stack.until(lambda: len(stack.expo.state.calls_of("createAndroidBuild")) == 1, what="create call")
+    operator.kill()
+    await stack.until(lambda: len(stack.builds()) == 1, what="the build to exist on EAS")
+    obj = await stack.get(name)
+    assert obj is not None and "id" not in obj["status"]["build"]
+
+    stack.operator()
+    done = await stack.wait_phase(name, "Succeeded", "Failed", timeout=90)
+    assert phase(done) == "Succeeded"
+    assert len(stack.builds()) == 1
+    assert done["status"]["build"]["id"] == stack.builds()[0]["id"]
+    assert len(stack.expo.state.calls_of("createAndroidBuild")) == 1
+
+
+async def test_crash_before_github_build_is_stamped(stack: Stack) -> None:
+    """A GitHub build exists but the request key never reached its message: found by ref and time."""
+    stack.apply_example_secrets()
+    stack.fault(calls=[{"operation": "updateBuildMetadata", "latency": 3.0, "drop": "before"}])
+    operator = stack.operator()
+    stack.apply(publishing_build("crash-stamp", submit=False))
+    await stack.until(lambda: len(stack.expo.state.calls_of("updateBuildMetadata")) == 1, what="stamp call")
+    operator.kill()
+    assert len(stack.builds()) == 1 and stack.builds()[0]["message"] is None
+
+    stack.operator()
+    done = await stack.wait_phase("crash-stamp", "Succeeded", "Failed", timeout=90)
+    assert phase(done) == "Succeeded"
+    (build,) = stack.builds()
+    assert build["message"] == done["status"]["build"]["requestKey"]
+
+
+async def test_restart_in_flight_resumes_the_same_builds(stack: Stack) -> None:
+    stack.apply_example_secrets()
+    stack.expo.state.configure({"build_seconds": 2000.0})  # ~10 s of real time: long enough to restart
+    stack.apply(publishing_build("resume-ios"), publishing_build("resume-android", platform="android"))
+    operator = stack.operator()
+    before = {}
+    for name in ("resume-ios", "resume-android"):
+        before[name] = await stack.wait(
+            name, lambda o: bool(((o.get("status") or {}).get("build") or {}).get("id"))
+        )
+    operator.signal(signal.SIGTERM)
+    assert operator.wait(timeout=60) == 0
+    creates_before = len(stack.expo.state.calls_of("createGitHubBuild"))
+
+    stack.operator()
+    for name in ("resume-ios", "resume-android"):
+        done = await stack.wait_phase(name, "Succeeded", "Failed", timeout=90)
+        assert phase(done) == "Succeeded"
+        assert done["status"]["build"]["id"] == before[name]["status"]["build"]["id"]
+    assert len(stack.builds()) == 2
+    assert len(stack.expo.state.calls_of("createGitHubBuild")) == creates_before == 2
+    events = yaml.safe_load(stack.kube.kubectl("get", "events", "-o", "yaml").stdout)["items"]
+    started = [e for e in events if e["reason"] == "BuildStarted"]
+    assert len(started) == 2, "no step ran twice"
