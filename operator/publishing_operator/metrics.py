@@ -426,7 +426,8 @@ def _completions(
         # A retried attempt's work leaves status in the same write that saw it fail: its history
         # entry (written by that write) says how it ended.
         for entry in reversed(after.history):
-            if entry not in before.history and getattr(entry, history_key) == old_id:
+            entry_id = entry.build_id if history_key == "build_id" else entry.submission_id
+            if entry_id == old_id and entry not in before.history:
                 done.append(
                     (
                         _ATTEMPT_RESULTS.get(entry.result, Result.FAILED),
