@@ -25,11 +25,13 @@ class Calls:
     deleted: list[str] = field(default_factory=list)
 
 
-def make_registry(kube: Kube, calls: Calls) -> kopf.OperatorRegistry:
+def make_registry(kube: Kube, calls: Calls, *, via_kubeconfig: bool = False) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     @kopf.on.login(registry=registry)
-    def login(**_: Any) -> kopf.ConnectionInfo:
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        if via_kubeconfig:  # kopf's own kubeconfig reader: server, CA data, token
+            return kopf.login_with_kubeconfig(**kwargs)
         return kopf.ConnectionInfo(server=kube.url, token="sandbox-token", default_namespace="default")
 
     @kopf.on.create("example.dev", "v1", "widgets", id="created", registry=registry)
@@ -46,12 +48,12 @@ def make_registry(kube: Kube, calls: Calls) -> kopf.OperatorRegistry:
 
 
 @contextlib.asynccontextmanager
-async def running_operator(kube: Kube, calls: Calls) -> AsyncIterator[None]:
+async def running_operator(kube: Kube, calls: Calls, *, via_kubeconfig: bool = False) -> AsyncIterator[None]:
     settings = kopf.OperatorSettings()
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(
         kopf.operator(
-            registry=make_registry(kube, calls),
+            registry=make_registry(kube, calls, via_kubeconfig=via_kubeconfig),
             settings=settings,
             clusterwide=True,
             standalone=True,
@@ -97,3 +99,14 @@ async def test_kopf_handles_each_object_once_across_a_restart(kube: Kube) -> Non
         await kube.wait_for_list(seen_after, "events")  # kopf.info() posted a core v1 Event
     assert second.created == ["after"]  # nothing handled before the restart ran again
     assert second.deleted == ["during"]
+
+
+async def test_kopf_over_https_logs_in_with_the_kubeconfig(
+    kube_tls: Kube, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(kube_tls.kubeconfig))
+    kube_tls.apply([WIDGET_CRD, widget("secure")])
+    calls = Calls()
+    async with running_operator(kube_tls, calls, via_kubeconfig=True):
+        await kube_tls.wait_for(handled, "widgets", "secure")
+    assert calls.created == ["secure"]

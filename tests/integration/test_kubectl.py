@@ -7,6 +7,7 @@ import copy
 import json
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -384,3 +385,21 @@ def test_a_serviceaccount_is_held_to_the_applied_rbac(kube: Kube) -> None:
     assert asyncio.run(kube.request("GET", path, headers=headers))[0] == 200
     code, body = asyncio.run(kube.request("DELETE", f"{path}/{ANDROID}", headers=headers))
     assert (code, body["reason"]) == (403, "Forbidden")
+
+
+def test_over_https_kubectl_verifies_the_ca_and_serviceaccount_tokens_meet_rbac(
+    kube_tls: Kube, tmp_path: Path
+) -> None:
+    kube = kube_tls
+    assert kube.url.startswith("https://")
+    kube.apply_crds()
+    kube.apply([_example(ANDROID)])
+    assert ANDROID in kube.kubectl("get", "pb").stdout  # verified against the kubeconfig's CA
+
+    as_nobody = kube.handle.serviceaccount_kubeconfig(tmp_path / "sa-kubeconfig", "default", "nobody")
+    refused = kube.kubectl("get", "pb", check=False, kubeconfig=as_nobody)  # its bearer token is sent
+    assert refused.returncode != 0
+    assert (
+        'User "system:serviceaccount:default:nobody" cannot list resource "publishingbuilds"'
+        in refused.stderr
+    )

@@ -74,6 +74,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     where.add_argument("--no-examples", action="store_true", help="apply the CRDs only")
     where.add_argument(
+        "--tls", action="store_true",
+        help="serve the API over HTTPS with a throwaway CA (put in the kubeconfig), like a real cluster",
+    )  # fmt: skip
+    where.add_argument(
         "--time-scale", type=float, default=DEFAULT_TIME_SCALE,
         help=f"real seconds per simulated Expo second (default {DEFAULT_TIME_SCALE}: builds take < 1 minute)",
     )  # fmt: skip
@@ -244,7 +248,7 @@ async def run_sandbox(args: argparse.Namespace, out: TextIO, stop: asyncio.Event
     tokens = set() if args.no_examples else _robot_tokens(args.examples)
     lines: dict[str, str] = {}
     async with (
-        serve_emulator(host=args.host, port=args.port) as handle,
+        serve_emulator(host=args.host, port=args.port, tls=args.tls) as handle,
         _simulator(args, tokens) as (expo_url, simulator_line),
     ):
         kubeconfig = handle.write_kubeconfig(args.kubeconfig_out)
@@ -291,7 +295,7 @@ async def _watch_until_stopped(
     operator: OperatorThread | None,
 ) -> None:
     reported = False
-    async with aiohttp.ClientSession(handle.url) as session:
+    async with handle.client_session() as session:
         while not stop.is_set():
             table.update(await _list_builds(session))
             if operator is not None and operator.done and not reported:

@@ -24,6 +24,7 @@ from publishing_operator.sandbox.emulator import SandboxKubernetesEmulator
 from publishing_operator.sandbox.errors import JsonObject
 from publishing_operator.sandbox.rbac import Identity
 from publishing_operator.sandbox.store import ClusterState
+from publishing_operator.sandbox.tls import ServingCertificate, issue
 
 T = TypeVar("T")
 CONTEXT = "publishing-sandbox"
@@ -44,11 +45,20 @@ class EmulatorHandle:
     emulator: SandboxKubernetesEmulator
     host: str
     port: int
+    certificate: ServingCertificate | None = None  # set when serving HTTPS
     _plurals: dict[tuple[str, str], tuple[str, bool]] = field(default_factory=dict, repr=False)
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.certificate is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    def client_session(self, **kwargs: Any) -> aiohttp.ClientSession:
+        """An aiohttp session to the API that trusts its CA when it serves HTTPS."""
+        connector = None
+        if self.certificate is not None:
+            connector = aiohttp.TCPConnector(ssl=self.certificate.client_context())
+        return aiohttp.ClientSession(self.url, connector=connector, **kwargs)
 
     @property
     def state(self) -> ClusterState:
@@ -68,7 +78,7 @@ class EmulatorHandle:
         return {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": CONTEXT, "cluster": {"server": self.url}}],
+            "clusters": [{"name": CONTEXT, "cluster": self._cluster()}],
             "users": [{"name": CONTEXT, "user": {"token": token}}],
             "contexts": [
                 {"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT, "namespace": namespace}}
@@ -76,6 +86,12 @@ class EmulatorHandle:
             "current-context": CONTEXT,
             "preferences": {},
         }
+
+    def _cluster(self) -> JsonObject:
+        cluster: JsonObject = {"server": self.url}
+        if self.certificate is not None:
+            cluster["certificate-authority-data"] = self.certificate.ca_data
+        return cluster
 
     def write_kubeconfig(
         self, path: str | Path, namespace: str = "default", token: str = "sandbox-token"
@@ -93,7 +109,7 @@ class EmulatorHandle:
         are not removed from the object: there is no last-applied bookkeeping).
         """
         results: list[JsonObject] = []
-        async with aiohttp.ClientSession(self.url, headers={"Content-Type": "application/json"}) as session:
+        async with self.client_session(headers={"Content-Type": "application/json"}) as session:
             for manifest in manifests:
                 results.append(await self._apply_one(session, manifest))
         return results
@@ -180,20 +196,27 @@ async def serve_emulator(
     *,
     bookmark_interval: float = 10.0,
     event_log_size: int = 5000,
+    tls: bool = False,
 ) -> AsyncIterator[EmulatorHandle]:
-    """Serve a fresh emulated cluster until the context exits; watches are ended on exit."""
+    """Serve a fresh emulated cluster until the context exits; watches are ended on exit.
+
+    `tls=True` serves HTTPS with a throwaway CA that the written kubeconfigs carry (kubectl then
+    sends bearer tokens, so ServiceAccount kubeconfigs are held to RBAC with kubectl too).
+    """
+    certificate = issue(host) if tls else None
     emulator = SandboxKubernetesEmulator(
         state=ClusterState(event_log_size=event_log_size), bookmark_interval=bookmark_interval
     )
     server = aiohttp.web.Server(emulator, handler_cancellation=True)
     runner = aiohttp.web.ServerRunner(server, shutdown_timeout=2.0)
     await runner.setup()
-    site = aiohttp.web.TCPSite(runner, host, port)
+    ssl_context = certificate.server_context() if certificate is not None else None
+    site = aiohttp.web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()
     bound_port = int(runner.addresses[0][1])
     emulator.address = f"{host}:{bound_port}"
     try:
-        yield EmulatorHandle(emulator=emulator, host=host, port=bound_port)
+        yield EmulatorHandle(emulator=emulator, host=host, port=bound_port, certificate=certificate)
     finally:
         emulator.closing.set()
         emulator.state.wake_watchers()
