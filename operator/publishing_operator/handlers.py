@@ -17,10 +17,12 @@ from typing import Any
 import httpx
 import kopf
 
-from publishing_operator.api import FINALIZER, GROUP, IN_FLIGHT_PHASES, PLURAL, VERSION
-from publishing_operator.circuit import CircuitBreaker
+from publishing_operator.api import GROUP, IN_FLIGHT_PHASES, PLURAL, VERSION
+from publishing_operator.circuit import CircuitBreaker, CircuitState
+from publishing_operator.history import RetentionLoop
 from publishing_operator.kube import KubeApi
 from publishing_operator.limiter import StartLimiter
+from publishing_operator.metrics import Metrics
 from publishing_operator.reconciler import OperatorContext, status_of
 from publishing_operator.settings import Settings
 
@@ -41,8 +43,9 @@ async def on_login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 @kopf.on.startup(registry=registry)
 async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     config: Settings = memo["settings"]
-    # Our own names everywhere kopf would write (kopf needs no finalizer here; see module doc).
-    settings.persistence.finalizer = FINALIZER
+    # Our own names everywhere kopf would write. kopf adds no finalizer here (no handler needs one),
+    # and it removes its configured finalizer from objects that need none: so it must not be ours.
+    settings.persistence.finalizer = f"{GROUP}/kopf"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"
@@ -63,11 +66,18 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
         settings=config,
         kube=kube,
         limiter=limiter,
-        circuit=CircuitBreaker(),
+        circuit=CircuitBreaker(
+            threshold=config.circuit_threshold, open_for=config.circuit_open_for.total_seconds()
+        ),
         http=httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_connections=50)),
+        metrics=memo.get("metrics") or Metrics(),
     )
+    ctx.metrics.watch_limiter(limiter.snapshot)
+    ctx.metrics.watch_circuit(ctx.circuit)
+    ctx.circuit.on_change(log_circuit)
     await restore_limiter(ctx)
     limiter.on_slot_free(ctx.wake_waiting)
+    ctx.retention = RetentionLoop.from_settings(kube, config).start()
     memo["ctx"] = ctx
     logger.info(
         "publishing-operator ready: Expo %s, start rate %s, max in flight %s, namespaces %s",
@@ -76,6 +86,15 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
         config.max_in_flight or "unlimited",
         ",".join(config.namespaces) or "all",
     )
+
+
+def log_circuit(state: CircuitState) -> None:
+    if state is CircuitState.OPEN:
+        log.warning(
+            "Expo API circuit is open: new builds wait (ExpoUnavailable); polling goes on with backoff"
+        )
+    elif state is CircuitState.CLOSED:
+        log.info("Expo API circuit is closed again: builds start normally")
 
 
 async def restore_limiter(ctx: OperatorContext) -> None:
@@ -128,6 +147,8 @@ async def on_cleanup(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     if ctx is None:
         return
     ctx.stopping = True
+    if ctx.retention is not None:
+        await ctx.retention.stop()
     in_progress = sorted(f"{w.namespace}/{w.name}" for w in ctx.workers.values())
     tasks = [w.task for w in ctx.workers.values() if w.task is not None and not w.task.done()]
     for worker in ctx.workers.values():

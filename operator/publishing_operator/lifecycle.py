@@ -18,7 +18,7 @@ The handlers (handlers.py) perform the I/O and patch the status; they contain no
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from publishing_operator.api import (
@@ -526,7 +526,7 @@ def _retry_or_fail(spec: PublishingBuildSpec, d: _Draft, *, stage: str, text: st
     )
     delay = spec.retry.backoff.delay(attempt)
     d.status.attempt = attempt + 1
-    d.status.next_retry_time = d.now + delay
+    d.status.next_retry_time = _ceil_second(d.now + delay)
     when = _hhmmss(d.status.next_retry_time)
     if stage == "build":
         d.status.build = None
@@ -634,6 +634,12 @@ RESULT_LABELS = {Phase.SUCCEEDED: "succeeded", Phase.FAILED: "failed", Phase.CAN
 def result_label(phase: Phase | None) -> str | None:
     """Value of the `publishing.dev/result` label for a finished resource (None while running)."""
     return RESULT_LABELS.get(phase) if phase is not None else None
+
+
+def _ceil_second(moment: datetime) -> datetime:
+    """Status times have whole seconds: round up, so a backoff is never cut short."""
+    whole = moment.replace(microsecond=0)
+    return whole if whole == moment else whole + timedelta(seconds=1)
 
 
 def _hhmmss(moment: datetime | None) -> str:

@@ -48,8 +48,10 @@ from publishing_operator.credentials import (
 from publishing_operator.expo.client import ExpoClient
 from publishing_operator.expo.errors import ErrorKind, ExpoError
 from publishing_operator.expo.models import Build, Submission
+from publishing_operator.history import RetentionLoop
 from publishing_operator.kube import KubeApi, KubeError
 from publishing_operator.limiter import Denial, LimitReason, StartLimiter
+from publishing_operator.metrics import Metrics, RetryReason, Stage
 from publishing_operator.settings import Settings
 
 log = logging.getLogger("publishing_operator.reconciler")
@@ -58,7 +60,9 @@ log = logging.getLogger("publishing_operator.reconciler")
 DELETE_CANCEL_TIMEOUT = timedelta(minutes=5)
 # How far before the request key was written an un-stamped GitHub build may have been created.
 ADOPT_CLOCK_SKEW = timedelta(minutes=2)
-TRANSIENT_BACKOFF_CAP = 60.0
+# Transient trouble (Expo 5xx, network, Kubernetes API) is retried in place: 0.5 s, 1 s, 2 s ... 30 s.
+TRANSIENT_BACKOFF_INITIAL = 0.5
+TRANSIENT_BACKOFF_CAP = 30.0
 
 
 def utcnow() -> datetime:
@@ -76,6 +80,8 @@ class OperatorContext:
     http: httpx.AsyncClient  # one connection pool for every Expo token
     clock: Callable[[], datetime] = utcnow
     workers: dict[str, Worker] = field(default_factory=dict)
+    retention: RetentionLoop | None = None  # history limits and TTL (history.py)
+    metrics: Metrics = field(default_factory=Metrics)
     stopping: bool = False
     _clients: dict[str, ExpoClient] = field(default_factory=dict)
 
@@ -87,7 +93,9 @@ class OperatorContext:
         digest = hashlib.sha256(token.encode()).hexdigest()
         client = self._clients.get(digest)
         if client is None:
-            client = self._clients[digest] = ExpoClient(self.settings.expo_api_url, token, http=self.http)
+            client = self._clients[digest] = ExpoClient(
+                self.settings.expo_api_url, token, http=self.http, on_request=self.metrics.expo_request
+            )
         return client
 
     def observe(self, body: Mapping[str, Any]) -> None:
@@ -95,6 +103,7 @@ class OperatorContext:
         uid = str(body.get("metadata", {}).get("uid", ""))
         if not uid:
             return
+        self.metrics.phases.set(uid, status_of(body).phase)
         worker = self.workers.get(uid)
         if worker is not None:
             worker.update(body)
@@ -105,6 +114,7 @@ class OperatorContext:
     def forget(self, body: Mapping[str, Any]) -> None:
         """The object is gone from the API."""
         uid = str(body.get("metadata", {}).get("uid", ""))
+        self.metrics.phases.discard(uid)
         worker = self.workers.pop(uid, None)
         if worker is not None:
             worker.stop()
@@ -233,20 +243,26 @@ class Worker:
             self.transient_failures = 0
             return delay
         except (KubeError, SecretReadError) as exc:
+            self.ctx.metrics.retry(Stage.API, RetryReason.KUBERNETES_ERROR)
             return self._transient(f"Kubernetes API: {exc}")
         except ExpoError as exc:
+            self.ctx.metrics.retry(Stage.API, RetryReason.EXPO_ERROR)
             if exc.is_transient:
                 self.ctx.circuit.record_failure()
             return max(exc.retry_after or 0.0, self._transient(f"Expo API: {exc}"))
         except asyncio.CancelledError:
             raise
         except Exception:
+            self.ctx.metrics.retry(Stage.API, RetryReason.UNEXPECTED_ERROR)
             self.log.exception("unexpected error in a reconcile step; retrying")
             return self._transient("unexpected error")
 
     def _transient(self, what: str) -> float:
         self.transient_failures += 1
-        delay = min(TRANSIENT_BACKOFF_CAP, 2.0 ** min(self.transient_failures, 6)) * random.uniform(0.8, 1.2)
+        exponent = min(self.transient_failures - 1, 10)
+        delay = min(TRANSIENT_BACKOFF_CAP, TRANSIENT_BACKOFF_INITIAL * 2.0**exponent) * random.uniform(
+            0.8, 1.2
+        )
         self.log.warning("%s; retrying in %.1fs (not counted as an attempt)", what, delay)
         return delay
 
@@ -750,6 +766,7 @@ class Worker:
         if patch:
             updated = await self.ctx.kube.patch_status(self.namespace, self.name, patch)
             self.update(updated, own=True)
+            self.ctx.metrics.status_changed(self.body, before, transition.status)
         for event in transition.events:
             self.post_event(event.reason, event.message, warning=event.warning)
         if transition.release_slot and before.build and before.build.request_key:
@@ -760,6 +777,8 @@ class Worker:
             )
         if transition.status.phase in FINISHED_PHASES and before.phase not in FINISHED_PHASES:
             await self.tidy(transition.status)
+            if self.ctx.retention is not None:
+                self.ctx.retention.trigger()  # history limits may now be exceeded
         elif before.phase in IN_FLIGHT_PHASES and transition.status.phase not in IN_FLIGHT_PHASES:
             await self.remove_finalizer()  # back to waiting (retry backoff): nothing on EAS to guard
 

@@ -15,6 +15,7 @@ import kopf
 
 from publishing_operator import __version__
 from publishing_operator.logs import setup_logging
+from publishing_operator.metrics import Metrics, serve_metrics
 from publishing_operator.settings import Settings, SettingsError, add_flags, flags_from_args, load_settings
 
 log = logging.getLogger("publishing_operator")
@@ -29,23 +30,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 async def operate(
-    settings: Settings, *, kubeconfig: str | None = None, stop: asyncio.Event | None = None
+    settings: Settings,
+    *,
+    kubeconfig: str | None = None,
+    stop: asyncio.Event | None = None,
+    metrics: Metrics | None = None,
 ) -> None:
     """Run the operator until `stop` is set (or SIGTERM / SIGINT when running in the main thread)."""
     from publishing_operator.handlers import registry  # kopf decorators register on import
 
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig
+    metrics = metrics or Metrics()
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
-    await kopf.operator(
-        registry=registry,
-        memo=kopf.Memo(settings=settings),
-        standalone=True,
-        clusterwide=not settings.namespaces,
-        namespaces=list(settings.namespaces),
-        liveness_endpoint=liveness,
-        stop_flag=stop,
-    )
+    # The metrics port binds before kopf starts: a taken port fails at once, not later.
+    async with serve_metrics(metrics, settings.metrics_port):
+        await kopf.operator(
+            registry=registry,
+            memo=kopf.Memo(settings=settings, metrics=metrics),
+            standalone=True,
+            clusterwide=not settings.namespaces,
+            namespaces=list(settings.namespaces),
+            liveness_endpoint=liveness,
+            stop_flag=stop,
+        )
 
 
 def main(args: argparse.Namespace) -> int:

@@ -58,6 +58,10 @@ class Settings(BaseModel):
     namespaces: tuple[str, ...] = Field((), description="namespaces to watch, comma-separated; empty = all")
     metrics_port: int = Field(9090, ge=0, le=65535, description="Prometheus port, 0 = off")
     health_port: int = Field(8080, ge=0, le=65535, description="liveness port, 0 = off")
+    circuit_threshold: int = Field(5, ge=1, description="consecutive Expo API failures that open the circuit")
+    circuit_open_for: timedelta = Field(
+        timedelta(seconds=30), description="how long the open circuit waits before a probe"
+    )
     shutdown_grace: timedelta = Field(
         timedelta(seconds=25), description="grace for in-flight steps on SIGTERM"
     )
@@ -76,12 +80,12 @@ class Settings(BaseModel):
     def _rate(cls, value: Any) -> Any:
         return StartRate.parse(value) if isinstance(value, str) else value
 
-    @field_validator("poll_build", "poll_submission", "shutdown_grace", mode="before")
+    @field_validator("poll_build", "poll_submission", "shutdown_grace", "circuit_open_for", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value) if isinstance(value, str) else value
 
-    @field_validator("poll_build", "poll_submission")
+    @field_validator("poll_build", "poll_submission", "circuit_open_for")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value.total_seconds() <= 0:
