@@ -3,12 +3,11 @@
 kopf owns watching, login, Events and peering. Two things must happen synchronously inside a step,
 before the next EAS call, which kopf's after-handler `patch` cannot do: write the status (the
 build's request key goes to the API *before* EAS is asked to build) and add or remove the
-finalizer. Secrets are read here too. Credentials come from kopf's login (`ConnectionInfo`).
+finalizer. Credentials come from kopf's login (`ConnectionInfo`).
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import logging
 import ssl
@@ -18,6 +17,7 @@ import httpx
 import kopf
 
 from publishing_operator.api import GROUP, PLURAL, VERSION
+from publishing_operator.credentials import KubernetesSecretReader
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,10 @@ class KubeError(Exception):
 
 
 class KubeApi:
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, secrets: KubernetesSecretReader | None = None) -> None:
         self._client = client
+        # Secrets are read by credentials.py's reader (same server and credentials).
+        self.secrets = secrets or KubernetesSecretReader(str(client.base_url), headers=dict(client.headers))
 
     @classmethod
     def from_connection_info(cls, info: kopf.ConnectionInfo, *, timeout: float = 30.0) -> KubeApi:
@@ -57,6 +59,7 @@ class KubeApi:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        await self.secrets.aclose()
 
     # -- PublishingBuilds ------------------------------------------------------------------------
 
@@ -89,26 +92,6 @@ class KubeApi:
         except KubeError as exc:
             if exc.status not in (404, 409):
                 raise
-
-    # -- Secrets -----------------------------------------------------------------------------------
-
-    async def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
-        """The Secret's decoded data, or None if it does not exist (values never logged)."""
-        try:
-            body = await self._request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
-        except KubeError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        data = body.get("data") or {}
-        out: dict[str, bytes] = {}
-        for key, value in data.items():
-            if isinstance(value, str):
-                try:
-                    out[str(key)] = base64.b64decode(value, validate=True)
-                except ValueError:
-                    out[str(key)] = b""  # undecodable: validated (and reported) as malformed
-        return out
 
     # -- plumbing ----------------------------------------------------------------------------------
 
