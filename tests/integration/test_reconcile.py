@@ -119,6 +119,29 @@ async def test_examples_reach_succeeded(stack: Stack, archive_server: ArchiveSer
     assert {"BuildStarted", "BuildFinished", "SubmissionStarted", "Succeeded"} <= reasons
     stack.kube.kubectl("wait", "--for=condition=Succeeded", "pb", "--all", "--timeout=10s")
 
+    # No Secret value reaches the operator's logs, Events or status (the keys were really sent).
+    seen = stack.operator_logs() + events + stack.kube.kubectl("get", "pb", "-o", "yaml").stdout
+    for needle in secret_needles():
+        assert needle not in seen
+
+
+def secret_needles() -> list[str]:
+    """Every Secret value in the examples, and each long line of multi-line ones (PEM bodies)."""
+    needles: list[str] = []
+    for doc in load_yaml(EXAMPLES_DIR / "secrets.yaml"):
+        for key, value in (doc.get("stringData") or {}).items():
+            if key in ("key-id", "issuer-id", "key-alias"):
+                continue  # identifiers, not secrets
+            text = str(value)
+            needles.append(text.strip())
+            needles += [
+                line.strip() for line in text.replace("\\n", "\n").splitlines() if len(line.strip()) >= 24
+            ]
+    # PEM armour and JSON field lines ("type": ...) are not secret; the key material is.
+    secret = [n for n in needles if n and "PRIVATE KEY-----" not in n and not n.startswith(('"', "{", "}"))]
+    assert len(secret) > 10
+    return secret
+
 
 async def test_build_only_github_resource_succeeds_without_submission(stack: Stack) -> None:
     stack.apply_example_secrets()
