@@ -610,6 +610,15 @@ def on_unauthorized(status: PublishingBuildStatus, secret_name: str, ctx: Ctx) -
     return d.done()
 
 
+def on_step_trouble(status: PublishingBuildStatus, problem: str, ctx: Ctx) -> Transition:
+    """A step keeps failing for a transient reason (Expo or the network is down): say so in the
+    message and an Event, keep phase and reason; it is retried in place and uses no attempt."""
+    d = _draft(status, ctx)
+    d.status.message = f"{problem}; retrying with backoff (no attempt used)"
+    d.event("Retrying", d.status.message, warning=True)
+    return d.done()
+
+
 def on_manual_retry(status: PublishingBuildStatus, request: str, ctx: Ctx) -> Transition:
     """`publishing.dev/retry` changed on a Failed/Cancelled resource: a fresh attempt budget."""
     d = _draft(status, ctx)

@@ -63,6 +63,7 @@ ADOPT_CLOCK_SKEW = timedelta(minutes=2)
 # Transient trouble (Expo 5xx, network, Kubernetes API) is retried in place: 0.5 s, 1 s, 2 s ... 30 s.
 TRANSIENT_BACKOFF_INITIAL = 0.5
 TRANSIENT_BACKOFF_CAP = 30.0
+TELL_USER_AFTER = 3  # consecutive transient failures before status and an Event say so
 
 
 def utcnow() -> datetime:
@@ -244,26 +245,30 @@ class Worker:
             return delay
         except (KubeError, SecretReadError) as exc:
             self.ctx.metrics.retry(Stage.API, RetryReason.KUBERNETES_ERROR)
-            return self._transient(f"Kubernetes API: {exc}")
+            return await self._transient(f"Kubernetes API: {exc}", tell_user=False)
         except ExpoError as exc:
             self.ctx.metrics.retry(Stage.API, RetryReason.EXPO_ERROR)
             if exc.is_transient:
                 self.ctx.circuit.record_failure()
-            return max(exc.retry_after or 0.0, self._transient(f"Expo API: {exc}"))
+            return max(exc.retry_after or 0.0, await self._transient(str(exc)))
         except asyncio.CancelledError:
             raise
         except Exception:
             self.ctx.metrics.retry(Stage.API, RetryReason.UNEXPECTED_ERROR)
             self.log.exception("unexpected error in a reconcile step; retrying")
-            return self._transient("unexpected error")
+            return await self._transient("unexpected error (see the operator log)")
 
-    def _transient(self, what: str) -> float:
+    async def _transient(self, what: str, *, tell_user: bool = True) -> float:
         self.transient_failures += 1
         exponent = min(self.transient_failures - 1, 10)
-        delay = min(TRANSIENT_BACKOFF_CAP, TRANSIENT_BACKOFF_INITIAL * 2.0**exponent) * random.uniform(
-            0.8, 1.2
-        )
+        backoff = min(TRANSIENT_BACKOFF_CAP, TRANSIENT_BACKOFF_INITIAL * 2.0**exponent)
+        delay = backoff * random.uniform(0.8, 1.2)
         self.log.warning("%s; retrying in %.1fs (not counted as an attempt)", what, delay)
+        if tell_user and self.transient_failures == TELL_USER_AFTER:
+            # Still failing after a few quick retries: the user should see why nothing moves.
+            status = status_of(self.body)
+            with contextlib.suppress(KubeError):
+                await self.commit(status, lc.on_step_trouble(status, what, self.ctx_for(self.ctx.clock())))
         return delay
 
     # -- one step --------------------------------------------------------------------------------

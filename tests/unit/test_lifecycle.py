@@ -319,3 +319,16 @@ def test_status_round_trips_through_the_wire_shape() -> None:
     assert wire["build"]["queuePosition"] == 2
     assert wire["conditions"][0]["lastTransitionTime"].endswith("Z")
     assert PublishingBuildStatus.model_validate(wire) == status
+
+
+def test_step_trouble_is_told_without_changing_phase_or_attempt() -> None:
+    s = spec()
+    building = to_building(s)
+    t = lc.on_step_trouble(building, "downloading the project archive failed: ConnectError", ctx())
+    assert t.status.phase is Phase.BUILDING
+    assert t.status.attempt == building.attempt
+    assert t.status.condition(COND_SUCCEEDED) == building.condition(COND_SUCCEEDED)
+    assert "ConnectError" in (t.status.message or "")
+    assert "no attempt used" in (t.status.message or "")
+    assert [e.reason for e in t.events] == ["Retrying"]
+    assert t.events[0].warning
