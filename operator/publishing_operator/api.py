@@ -249,7 +249,11 @@ REASONS: dict[Reason, ReasonInfo] = {
     Reason.BUILD_FAILED: ReasonInfo(
         COND_SUCCEEDED, _F, "The EAS build failed with an error that retrying cannot fix."
     ),
-    Reason.SUBMISSION_FAILED: ReasonInfo(COND_SUCCEEDED, _F, "The store submission failed."),
+    Reason.SUBMISSION_FAILED: ReasonInfo(
+        COND_SUCCEEDED,
+        _F,
+        "A submission attempt failed (recorded in status.history; the submission is retried).",
+    ),
     Reason.RETRIES_EXHAUSTED: ReasonInfo(
         COND_SUCCEEDED, _F, "Every attempt of spec.retry.maxAttempts failed with a retryable error."
     ),

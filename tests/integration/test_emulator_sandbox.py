@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 def sandbox(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], OutputLines, Path]]:
     kubeconfig = tmp_path / "kubeconfig"
     process = subprocess.Popen(
-        [sys.executable, "-m", "publishing_operator", "sandbox", "--no-table",
+        [sys.executable, "-m", "publishing_operator", "sandbox", "--no-table", "--time-scale", "0.01",
          "--kubeconfig-out", str(kubeconfig), "--log-file", str(tmp_path / "operator.log")],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -57,8 +57,13 @@ def test_sandbox_serves_kubectl_runs_the_builds_and_stops_on_sigterm(
     assert table.stdout.split("\n")[0].split()[:3] == ["NAME", "PLATFORM", "PHASE"]
     assert "mobile-ios-1.4.2" in table.stdout
 
-    # The operator and the simulator are wired: a build leaves Pending.
-    lines.wait_for(lambda line: "phase=" in line and "phase=Pending" not in line, timeout=60)
+    # The operator, the simulator and the archive host are wired: every example reaches Succeeded.
+    examples = {"mobile-ios-1.4.2", "mobile-android-1.4.2", "mobile-android-archive-1.4.3-rc1"}
+    succeeded: set[str] = set()
+    while succeeded != examples:
+        line = lines.wait_for(lambda line: "phase=Succeeded" in line or "phase=Failed" in line, timeout=90)
+        assert "phase=Succeeded" in line, line
+        succeeded |= {name for name in examples if f"default/{name} " in line}
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(60) == 0

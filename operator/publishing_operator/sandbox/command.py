@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 import aiohttp
 
+from publishing_operator.sandbox.artifacts import serve_artifacts
 from publishing_operator.sandbox.live_table import LiveTable
 from publishing_operator.sandbox.server import ApplyError, EmulatorHandle, load_manifests, serve_emulator
 from publishing_operator.settings import (
@@ -250,12 +251,14 @@ async def run_sandbox(args: argparse.Namespace, out: TextIO, stop: asyncio.Event
     async with (
         serve_emulator(host=args.host, port=args.port, tls=args.tls) as handle,
         _simulator(args, tokens) as (expo_url, simulator_line),
+        serve_artifacts() as artifacts,
     ):
         kubeconfig = handle.write_kubeconfig(args.kubeconfig_out)
         lines["Expo simulator"] = simulator_line
         try:
             crds = await handle.apply(load_manifests(args.crds)) if args.crds.exists() else []
             examples = [] if args.no_examples or not args.examples.exists() else load_manifests(args.examples)
+            examples = [artifacts.localize(manifest) for manifest in examples]
             await handle.apply(examples)
         except ApplyError as exc:
             print(f"publishing-operator sandbox: could not apply the manifests: {exc}", file=sys.stderr)
@@ -264,6 +267,8 @@ async def run_sandbox(args: argparse.Namespace, out: TextIO, stop: asyncio.Event
         for manifest in [*crds, *examples]:
             kinds[manifest["kind"]] = kinds.get(manifest["kind"], 0) + 1
         lines["Applied"] = ", ".join(f"{count} {kind}" for kind, count in kinds.items()) or "nothing"
+        if artifacts.files:
+            lines["Archive host"] = f"{artifacts.url}  (sample project tarballs for archive-source examples)"
         try:
             operator, lines["Operator"] = _start_operator(args, expo_url, kubeconfig)
         except SettingsError as exc:
