@@ -1,6 +1,6 @@
 """`python -m bench`: every benchmark with its defaults, each one's report, then one compact table.
 
-Options: --count N (throughput resources, default 50), --time-scale S (default 0.005).
+Options: --count N (throughput resources, default 50), --time-scale S (default 0.005), --cel.
 See bench/one_build.py and bench/throughput.py for what each number counts.
 """
 
@@ -68,9 +68,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=50)
     parser.add_argument("--time-scale", type=float, default=DEFAULT_TIME_SCALE)
+    parser.add_argument(
+        "--cel", action="store_true", help="keep the CRDs' CEL rules (the emulator then dominates)"
+    )
     args = parser.parse_args()
     started = time.monotonic()
-    scale = ["--time-scale", str(args.time_scale)]
+    scale = ["--time-scale", str(args.time_scale), *(["--cel"] if args.cel else [])]
     builds = one_build.main(scale)
     runs = throughput.main([*scale, "--count", str(args.count)])
     print(
