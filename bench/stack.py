@@ -282,8 +282,8 @@ class BenchStack:
             parts = line.split(None, 4)  # date, time, level, logger, message
             if len(parts) == 5 and parts[2] in ("WARNING", "ERROR", "CRITICAL"):
                 message = re.sub(r"\[[^\]]*\]$", "", parts[4])
-                message = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}|\d+(\.\d+)?", "#", message).strip()
-                problems[f"{parts[2]} {parts[3]}: {message[:160]}"] += 1
+                message = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}|(?<=-)\d+|\d+\.\d+", "#", message).strip()
+                problems[f"{parts[2]} {parts[3]}: {message[:300]}"] += 1
         return problems
 
     # -- Kubernetes --------------------------------------------------------------------------------
