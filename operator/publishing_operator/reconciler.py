@@ -568,68 +568,67 @@ class Worker:
         assert status.build is not None and status.build.id is not None and spec.submit is not None
         build_id = status.build.id
         # Idempotent: a live or finished submission of this build is adopted, never duplicated.
-        for existing in await client.build_submissions(build_id):
-            if existing.status.value not in ("ERRORED", "CANCELED"):
-                await self.commit(
-                    status,
-                    lc.on_submission_started(
-                        spec,
-                        status,
-                        submission_observation(existing),
-                        adopted=True,
-                        ctx=self.ctx_for(self.ctx.clock()),
-                    ),
-                )
-                return self.ctx.settings.poll_submission.total_seconds()
+        existing = [
+            s
+            for s in await client.build_submissions(build_id)
+            if s.status.value not in ("ERRORED", "CANCELED")
+        ]
+        if existing:
+            return await self.submission_started(spec, status, existing[0], adopted=True)
         try:
-            if spec.submit.ios is not None:
-                assert credentials.asc is not None
-                ios = spec.submit.ios
-                submission = await client.create_ios_submission(
-                    app_id=spec.app.project_id,
-                    build_id=build_id,
-                    asc_app_id=ios.asc_app_id,
-                    api_key=credentials.asc,
-                    groups=list(ios.testflight_groups),
-                    changelog=ios.changelog,
-                )
-            else:
-                android = spec.submit.android
-                assert android is not None and credentials.play_service_account_json is not None
-                submission = await client.create_android_submission(
-                    app_id=spec.app.project_id,
-                    build_id=build_id,
-                    track=android.track,
-                    release_status=android.release_status.value,
-                    rollout=android.rollout,
-                    changes_not_sent_for_review=android.changes_not_sent_for_review,
-                    service_account_json=credentials.play_service_account_json.get_secret_value(),
-                    changelog=android.changelog,
-                )
+            submission = await self.create_submission(client, spec, credentials, build_id)
         except ExpoError as exc:
             if exc.kind is ErrorKind.USER:
-                transition = lc.on_submission_rejected(
-                    spec,
-                    status,
-                    error_code=exc.error_code,
-                    message=exc.message,
-                    ctx=self.ctx_for(self.ctx.clock()),
+                ctx = self.ctx_for(self.ctx.clock())
+                rejected = lc.on_submission_rejected(
+                    spec, status, error_code=exc.error_code, message=exc.message, ctx=ctx
                 )
-                await self.commit(status, transition)
+                await self.commit(status, rejected)
                 return 0
             raise
         self.ctx.circuit.record_success()
-        await self.commit(
-            status,
-            lc.on_submission_started(
-                spec,
-                status,
-                submission_observation(submission),
-                adopted=False,
-                ctx=self.ctx_for(self.ctx.clock()),
-            ),
+        return await self.submission_started(spec, status, submission, adopted=False)
+
+    async def submission_started(
+        self,
+        spec: PublishingBuildSpec,
+        status: PublishingBuildStatus,
+        submission: Submission,
+        *,
+        adopted: bool,
+    ) -> float:
+        observed = submission_observation(submission)
+        ctx = self.ctx_for(self.ctx.clock())
+        await self.commit(status, lc.on_submission_started(spec, status, observed, adopted=adopted, ctx=ctx))
+        return self.jitter(self.ctx.settings.poll_submission.total_seconds())
+
+    async def create_submission(
+        self, client: ExpoClient, spec: PublishingBuildSpec, credentials: ResolvedCredentials, build_id: str
+    ) -> Submission:
+        submit = spec.submit
+        assert submit is not None
+        if submit.ios is not None:
+            assert credentials.asc is not None
+            return await client.create_ios_submission(
+                app_id=spec.app.project_id,
+                build_id=build_id,
+                asc_app_id=submit.ios.asc_app_id,
+                api_key=credentials.asc,
+                groups=list(submit.ios.testflight_groups),
+                changelog=submit.ios.changelog,
+            )
+        android = submit.android
+        assert android is not None and credentials.play_service_account_json is not None
+        return await client.create_android_submission(
+            app_id=spec.app.project_id,
+            build_id=build_id,
+            track=android.track,
+            release_status=android.release_status.value,
+            rollout=android.rollout,
+            changes_not_sent_for_review=android.changes_not_sent_for_review,
+            service_account_json=credentials.play_service_account_json.get_secret_value(),
+            changelog=android.changelog,
         )
-        return self.ctx.settings.poll_submission.total_seconds()
 
     async def poll_submission(
         self, client: ExpoClient, spec: PublishingBuildSpec, status: PublishingBuildStatus, now: datetime
