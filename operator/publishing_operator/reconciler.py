@@ -45,6 +45,7 @@ from publishing_operator.credentials import (
     recheck_delay,
     resolve_credentials,
 )
+from publishing_operator.durations import format_duration
 from publishing_operator.expo.client import ExpoClient
 from publishing_operator.expo.errors import ErrorKind, ExpoError
 from publishing_operator.expo.models import Build, Submission
@@ -81,6 +82,7 @@ class OperatorContext:
     http: httpx.AsyncClient  # one connection pool for every Expo token
     clock: Callable[[], datetime] = utcnow
     workers: dict[str, Worker] = field(default_factory=dict)
+    seen_rv: dict[str, int] = field(default_factory=dict)  # newest resourceVersion seen per uid
     retention: RetentionLoop | None = None  # history limits and TTL (history.py)
     metrics: Metrics = field(default_factory=Metrics)
     stopping: bool = False
@@ -104,6 +106,9 @@ class OperatorContext:
         uid = str(body.get("metadata", {}).get("uid", ""))
         if not uid:
             return
+        if _rv(body) and _rv(body) < self.seen_rv.get(uid, 0):
+            return  # an older copy than one we already have (e.g. the echo of our own write)
+        self.seen_rv[uid] = max(self.seen_rv.get(uid, 0), _rv(body))
         self.metrics.phases.set(uid, status_of(body).phase)
         worker = self.workers.get(uid)
         if worker is not None:
@@ -116,6 +121,7 @@ class OperatorContext:
         """The object is gone from the API."""
         uid = str(body.get("metadata", {}).get("uid", ""))
         self.metrics.phases.discard(uid)
+        self.seen_rv.pop(uid, None)
         worker = self.workers.pop(uid, None)
         if worker is not None:
             worker.stop()
@@ -190,7 +196,9 @@ class Worker:
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.waiting_for_slot = False
-        self.fresh_key: str | None = None  # a request key this process wrote and has not sent yet
+        # A build or submission request key this process wrote and has not sent to EAS yet: such a
+        # request needs no look-up first (after a restart, or any failure, it always does).
+        self.fresh_key: str | None = None
         self.credential_failures = 0
         self.transient_failures = 0
         self.credentials: ResolvedCredentials | None = None
@@ -218,6 +226,7 @@ class Worker:
         newer = _rv(body) > _rv(self.body) or _rv(body) == 0
         if newer or own:
             self.body = dict(body)
+            self.ctx.seen_rv[self.uid] = max(self.ctx.seen_rv.get(self.uid, 0), _rv(body))
         if newer and not own:
             self.wake.set()
 
@@ -434,14 +443,15 @@ class Worker:
         return 0
 
     def denial_detail(self, denial: Denial) -> str:
+        """Said in status: what blocks. Positions are logged, not written: a waiter's expected slot
+        time stays put as the queue moves, so the status does not change on every start."""
         limiter = self.ctx.limiter
-        if denial.reason is LimitReason.MAX_IN_FLIGHT:
-            cap = f"{limiter.max_in_flight} builds in flight (the in-flight cap)"
-            return f"{cap}; {denial.position} of {denial.waiters} waiting"
-        window = int(limiter.window)
-        return (
-            f"{limiter.rate} build starts per {window}s used; {denial.position} of {denial.waiters} waiting"
+        self.log.debug(
+            "start slot denied (%s): %d of %d waiting", denial.reason, denial.position, denial.waiters
         )
+        if denial.reason is LimitReason.MAX_IN_FLIGHT:
+            return f"{limiter.max_in_flight} builds in flight (the in-flight cap)"
+        return f"{limiter.rate} build starts per {format_duration(timedelta(seconds=limiter.window))} used"
 
     # -- Building ----------------------------------------------------------------------------------
 
@@ -551,6 +561,8 @@ class Worker:
         self.ctx.circuit.record_success()
         transition = lc.on_build_observed(spec, status, observation(build), self.ctx_for(self.ctx.clock()))
         await self.commit(status, transition)
+        if transition.status.phase is Phase.SUBMITTING and transition.status.submission:
+            self.fresh_key = transition.status.submission.request_key  # written by us, not sent yet
         if transition.status.phase is not Phase.BUILDING:
             return 0
         return self.poll_delay(build.status.value, build)
@@ -567,14 +579,17 @@ class Worker:
     ) -> float:
         assert status.build is not None and status.build.id is not None and spec.submit is not None
         build_id = status.build.id
-        # Idempotent: a live or finished submission of this build is adopted, never duplicated.
-        existing = [
-            s
-            for s in await client.build_submissions(build_id)
-            if s.status.value not in ("ERRORED", "CANCELED")
-        ]
-        if existing:
-            return await self.submission_started(spec, status, existing[0], adopted=True)
+        key = status.submission.request_key if status.submission else None
+        if self.fresh_key is None or self.fresh_key != key:
+            # Idempotent: a live or finished submission of this build is adopted, never duplicated.
+            live = [
+                s
+                for s in await client.build_submissions(build_id)
+                if s.status.value not in ("ERRORED", "CANCELED")
+            ]
+            if live:
+                return await self.submission_started(spec, status, live[0], adopted=True)
+        self.fresh_key = None
         try:
             submission = await self.create_submission(client, spec, credentials, build_id)
         except ExpoError as exc:
@@ -753,13 +768,10 @@ class Worker:
         return 0
 
     async def tidy(self, status: PublishingBuildStatus) -> None:
-        """A finished resource: result label on, finalizer off."""
-        meta = self.body.get("metadata", {})
-        if (meta.get("labels") or {}).get(RESULT_LABEL) != lc.result_label(status.phase):
-            await self.set_result_label(lc.result_label(status.phase))
-        if FINALIZER in (meta.get("finalizers") or []):
-            await self.remove_finalizer()
-        return None
+        """A finished resource: result label on and finalizer off, in one write."""
+        ops = self.label_ops(lc.result_label(status.phase)) + self.finalizer_removal_ops()
+        if ops:
+            await self.patch_metadata(ops)
 
     # -- writes ------------------------------------------------------------------------------------
 
@@ -809,35 +821,41 @@ class Worker:
         self.update(await self.ctx.kube.patch_metadata(self.namespace, self.name, guarded), own=True)
 
     async def remove_finalizer(self) -> None:
-        finalizers = list(self.body.get("metadata", {}).get("finalizers") or [])
-        if FINALIZER not in finalizers:
-            return
-        index = finalizers.index(FINALIZER)
-        path = f"/metadata/finalizers/{index}"
-        try:
-            updated = await self.ctx.kube.patch_metadata(
-                self.namespace,
-                self.name,
-                [{"op": "test", "path": path, "value": FINALIZER}, {"op": "remove", "path": path}],
-            )
-        except KubeError as exc:
-            if exc.status == 404:
-                return
-            raise
-        self.update(updated, own=True)
+        ops = self.finalizer_removal_ops()
+        if ops:
+            await self.patch_metadata(ops)
 
     async def set_result_label(self, value: str | None) -> None:
+        ops = self.label_ops(value)
+        if ops:
+            await self.patch_metadata(ops)
+
+    def finalizer_removal_ops(self) -> list[dict[str, Any]]:
+        finalizers = list(self.body.get("metadata", {}).get("finalizers") or [])
+        if FINALIZER not in finalizers:
+            return []
+        path = f"/metadata/finalizers/{finalizers.index(FINALIZER)}"
+        return [{"op": "test", "path": path, "value": FINALIZER}, {"op": "remove", "path": path}]
+
+    def label_ops(self, value: str | None) -> list[dict[str, Any]]:
         labels = self.body.get("metadata", {}).get("labels") or {}
+        if labels.get(RESULT_LABEL) == value:
+            return []
         path = "/metadata/labels/" + RESULT_LABEL.replace("~", "~0").replace("/", "~1")
         if value is None:
-            if RESULT_LABEL not in labels:
-                return
-            ops: list[dict[str, Any]] = [{"op": "remove", "path": path}]
-        elif labels:
-            ops = [{"op": "add", "path": path, "value": value}]
-        else:
-            ops = [{"op": "add", "path": "/metadata/labels", "value": {RESULT_LABEL: value}}]
-        self.update(await self.ctx.kube.patch_metadata(self.namespace, self.name, ops), own=True)
+            return [{"op": "remove", "path": path}]
+        if labels:
+            return [{"op": "add", "path": path, "value": value}]
+        return [{"op": "add", "path": "/metadata/labels", "value": {RESULT_LABEL: value}}]
+
+    async def patch_metadata(self, ops: list[dict[str, Any]]) -> None:
+        try:
+            updated = await self.ctx.kube.patch_metadata(self.namespace, self.name, ops)
+        except KubeError as exc:
+            if exc.status == 404:
+                return  # already gone
+            raise
+        self.update(updated, own=True)
 
     # -- timing ------------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from publishing_operator.durations import parse_duration
+from publishing_operator.durations import format_duration, parse_duration
 
 ENV_PREFIX = "PUBLISHING_"
 
@@ -39,7 +39,9 @@ class StartRate(BaseModel):
         return cls(count=int(count), window=parsed)
 
     def __str__(self) -> str:
-        return f"{self.count}/{int(self.window.total_seconds())}s"
+        seconds = self.window.total_seconds()
+        window = f"{int(seconds)}s" if seconds.is_integer() else format_duration(self.window)
+        return f"{self.count}/{window}"
 
 
 class Settings(BaseModel):
@@ -118,8 +120,6 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     for name, field in Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
         if isinstance(default, timedelta):
-            from publishing_operator.durations import format_duration
-
             shown = format_duration(default)
         elif isinstance(default, tuple):
             shown = ",".join(default) or "all"
