@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import signal
+import socket
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -146,11 +148,30 @@ def secret_needles() -> list[str]:
 async def test_build_only_github_resource_succeeds_without_submission(stack: Stack) -> None:
     stack.apply_example_secrets()
     stack.apply(publishing_build("build-only", platform="android", submit=False))
-    stack.operator()
-    obj = await stack.wait_phase("build-only", "Succeeded", "Failed")
+    port = free_port()
+    stack.operator(metrics_port=str(port))
+    obj = await stack.wait(
+        "build-only",
+        lambda o: (o["metadata"].get("labels") or {}).get("publishing.dev/result") == "succeeded",
+    )
     assert phase(obj) == "Succeeded"
     assert stack.submissions() == []
     assert len(stack.builds()) == 1
+
+    # The same story in Prometheus, without resource names as labels.
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+    assert 'publishing_builds_started_total{platform="android"} 1.0' in metrics
+    assert 'publishing_builds_completed_total{platform="android",result="succeeded"} 1.0' in metrics
+    assert 'publishing_resources{phase="Succeeded"} 1.0' in metrics
+    assert "publishing_expo_requests_total" in metrics
+    assert "build-only" not in metrics and obj["metadata"]["uid"] not in metrics
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 async def test_missing_secret_waits_pending_then_proceeds(stack: Stack) -> None:
