@@ -125,9 +125,8 @@ class OperatorContext:
         worker = self.workers.pop(uid, None)
         if worker is not None:
             worker.stop()
-        status = status_of(body)
-        if status.build and status.build.request_key:
-            self.limiter.forget(status.build.request_key)
+        # Leave the limiter's queue (a Queued resource) or free its in-flight slot.
+        self.limiter.forget(lc.build_request_key(uid, status_of(body).attempt or 1))
 
     def wake_waiting(self, keys: object = None) -> None:
         """A start slot freed: wake every worker that waits for one (the limiter keeps FIFO order)."""
@@ -787,6 +786,9 @@ class Worker:
             self.post_event(event.reason, event.message, warning=event.warning)
         if transition.release_slot and before.build and before.build.request_key:
             self.ctx.limiter.release_in_flight(before.build.request_key)
+        if transition.status.phase in FINISHED_PHASES and before.phase is Phase.QUEUED:
+            # Cancelled while waiting: give up its place in the limiter's queue at once.
+            self.ctx.limiter.forget(lc.build_request_key(self.uid, before.attempt or 1))
         if transition.status.phase != before.phase:
             self.log.info(
                 "phase %s -> %s: %s", before.phase or "-", transition.status.phase, transition.status.message
