@@ -599,6 +599,7 @@ def on_unauthorized(status: PublishingBuildStatus, secret_name: str, ctx: Ctx) -
     """
     d = _draft(status, ctx)
     message = f'Expo rejected the token from Secret "{secret_name}" (unauthorized); update the Secret'
+    before = status.condition(COND_CREDENTIALS)
     d.condition(COND_CREDENTIALS, ConditionStatus.FALSE, Reason.UNAUTHORIZED, message)
     not_started = status.phase == Phase.BUILDING and not (status.build and status.build.id)
     if status.phase in (Phase.QUEUED, Phase.PENDING, None) or not_started:
@@ -606,7 +607,8 @@ def on_unauthorized(status: PublishingBuildStatus, secret_name: str, ctx: Ctx) -
             d.release_slot = True
             d.status.build = None
         d.phase(Phase.PENDING, Reason.CREDENTIALS_NOT_READY, message)
-    d.event(Reason.UNAUTHORIZED, message, warning=True)
+    if before is None or before.reason != Reason.UNAUTHORIZED:
+        d.event(Reason.UNAUTHORIZED, message, warning=True)
     return d.done()
 
 

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from publishing_operator import lifecycle as lc
 from publishing_operator.api import (
     API_VERSION,
+    COND_CREDENTIALS,
     FINALIZER,
     FINISHED_PHASES,
     IN_FLIGHT_PHASES,
@@ -354,6 +355,12 @@ class Worker:
         self, spec: PublishingBuildSpec, status: PublishingBuildStatus, now: datetime
     ) -> float:
         check = await resolve_credentials(self.ctx.kube.secrets, self.namespace, spec)
+        if (
+            check.ok
+            and check.credentials is not None
+            and await self.token_still_refused(status, check.credentials)
+        ):
+            return self.recheck_after()
         if check.ok:
             self.credentials = check.credentials
             self.credential_failures = 0
@@ -367,6 +374,22 @@ class Worker:
         delay = self.recheck_after()
         await self.report_bad_credentials(status, check, now, delay)
         return delay
+
+    async def token_still_refused(
+        self, status: PublishingBuildStatus, credentials: ResolvedCredentials
+    ) -> bool:
+        """After Expo refused the token, ask Expo (meActor) before spending a start slot again."""
+        before = status.condition(COND_CREDENTIALS)
+        if before is None or before.reason != Reason.UNAUTHORIZED:
+            return False
+        try:
+            await self.ctx.expo(credentials.expo_token.get_secret_value()).whoami()
+        except ExpoError as exc:
+            if exc.kind is ErrorKind.AUTH:
+                self.log.info("the Expo token is still refused; checking again later")
+                return True
+            raise
+        return False
 
     async def report_bad_credentials(
         self, status: PublishingBuildStatus, check: CredentialCheck, now: datetime, delay: float

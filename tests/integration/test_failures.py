@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.fixtures.operator import Stack, condition, parse_time, phase, publishing_build
+from tests.fixtures.operator import EXAMPLE_TOKEN, Stack, condition, parse_time, phase, publishing_build
 
 pytestmark = pytest.mark.integration
 
@@ -300,3 +300,21 @@ async def test_unauthorized_token_goes_back_to_pending_without_using_attempts(st
     assert stack.builds() == []
     for text in (str(pending["status"]), str(events_for(stack, "revoked-token")), stack.operator_logs()):
         assert REVOKED not in text
+
+    # A new token in the same Secret lets it go on; the refusal was reported once.
+    stack.kube.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "revoked", "namespace": "default"},
+                "stringData": {"token": EXAMPLE_TOKEN},
+            }
+        ]
+    )
+    done = await stack.wait_phase("revoked-token", "Succeeded", "Failed", timeout=90)
+    assert phase(done) == "Succeeded"
+    assert done["status"]["attempt"] == 1
+    assert len(stack.builds()) == 1
+    refusals = [e for e in events_for(stack, "revoked-token") if e["reason"] == "Unauthorized"]
+    assert len(refusals) == 1 and refusals[0].get("count", 1) == 1
