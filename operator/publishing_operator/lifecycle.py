@@ -12,7 +12,7 @@ Two kinds of functions live here:
 - `on_*` functions take what was just observed (a credential check, a limiter answer, an EAS build or
   submission) and return a `Transition`: the next status plus the Events to post.
 
-The handlers (handlers.py) perform the I/O and patch the status; they contain no decisions.
+The reconciler (reconciler.py) performs the I/O and writes the status; it makes no decisions.
 """
 
 from __future__ import annotations
