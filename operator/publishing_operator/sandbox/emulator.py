@@ -28,7 +28,7 @@ from publishing_operator.sandbox import errors, protobuf, rbac, table
 from publishing_operator.sandbox.errors import ApiError, JsonObject
 from publishing_operator.sandbox.patching import APPLY, JSON_PATCH, MERGE, STRATEGIC
 from publishing_operator.sandbox.resources import ResourceType
-from publishing_operator.sandbox.selectors import parse_field_selector, parse_label_selector
+from publishing_operator.sandbox.selectors import parse_selectors
 from publishing_operator.sandbox.store import ClusterState
 from publishing_operator.sandbox.watch import serve_watch
 
@@ -365,9 +365,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
     def _list(
         self, rtype: ResourceType, api: ApiPath, params: Mapping[str, str], accept: str
     ) -> aiohttp.web.StreamResponse:
-        labels = parse_label_selector(params.get("labelSelector"))
-        fields = parse_field_selector(params.get("fieldSelector"))
-        items = self.state.select(rtype, api.namespace, lambda obj: labels(obj) and fields(obj))
+        items = self.state.select(rtype, api.namespace, parse_selectors(params))
         items, list_meta = _page(items, params, self.state.rv)
         if table.wants_table(accept):
             result = table.table(
@@ -398,11 +396,9 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
         )
 
     def _delete_collection(
-        self, rtype: ResourceType, api: ApiPath, params: Any
+        self, rtype: ResourceType, api: ApiPath, params: Mapping[str, str]
     ) -> aiohttp.web.StreamResponse:
-        labels = parse_label_selector(params.get("labelSelector"))
-        fields = parse_field_selector(params.get("fieldSelector"))
-        items = self.state.select(rtype, api.namespace, lambda obj: labels(obj) and fields(obj))
+        items = self.state.select(rtype, api.namespace, parse_selectors(params))
         for obj in items:
             meta = obj["metadata"]
             self.state.delete(rtype, meta.get("namespace"), meta["name"])

@@ -102,3 +102,10 @@ def parse_field_selector(text: str | None) -> Predicate:
         return all(((field_value(obj, path) or "") == value) == equal for path, equal, value in terms)
 
     return predicate
+
+
+def parse_selectors(params: Mapping[str, str]) -> Predicate:
+    """A list's or watch's `labelSelector` and `fieldSelector` query parameters, as one predicate."""
+    labels = parse_label_selector(params.get("labelSelector"))
+    fields = parse_field_selector(params.get("fieldSelector"))
+    return lambda obj: labels(obj) and fields(obj)

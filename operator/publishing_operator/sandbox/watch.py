@@ -23,7 +23,7 @@ import aiohttp.web
 from publishing_operator.sandbox import errors, table
 from publishing_operator.sandbox.errors import JsonObject
 from publishing_operator.sandbox.resources import ResourceType
-from publishing_operator.sandbox.selectors import parse_field_selector, parse_label_selector
+from publishing_operator.sandbox.selectors import parse_selectors
 from publishing_operator.sandbox.store import ClusterState
 
 _LIVENESS_CHECK = 1.0  # seconds between checks that the client is still connected while idle
@@ -41,8 +41,7 @@ async def serve_watch(
     bookmark_interval: float,
     closing: asyncio.Event,
 ) -> aiohttp.web.StreamResponse:
-    labels = parse_label_selector(params.get("labelSelector"))
-    fields = parse_field_selector(params.get("fieldSelector"))
+    selected = parse_selectors(params)
 
     def matches(obj: Mapping[str, Any] | None) -> bool:
         if obj is None:
@@ -51,8 +50,7 @@ async def serve_watch(
         return (
             (namespace is None or meta.get("namespace") == namespace)
             and (name is None or meta.get("name") == name)
-            and labels(obj)
-            and fields(obj)
+            and selected(obj)
         )
 
     as_table = table.wants_table(accept)
