@@ -551,17 +551,3 @@ async def test_github_build_stamp_failure_names_the_build(
     assert caught.value.ambiguous
     assert caught.value.build_id == next(iter(expo_simulator.state.builds))
     assert f"build {caught.value.build_id} was created" in str(caught.value)
-
-
-async def test_find_build_by_request_key(expo_client: ExpoClient, expo_simulator: SimulatorHandle) -> None:
-    await create_ios_build(expo_client, expo_simulator, "uid.1")
-    wanted = await create_ios_build(expo_client, expo_simulator, "uid.2")
-    found = await expo_client.find_build_by_request_key(
-        app_id=APP, platform=Platform.IOS, profile="production", request_key="uid.2"
-    )
-    assert found is not None
-    assert found.id == wanted.id
-    missing = await expo_client.find_build_by_request_key(
-        app_id=APP, platform=Platform.IOS, profile="production", request_key="uid.3"
-    )
-    assert missing is None

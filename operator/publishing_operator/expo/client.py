@@ -57,7 +57,6 @@ M = TypeVar("M", Build, Submission, Actor, BackgroundJobReceipt)
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 
-DEFAULT_API_URL = "https://api.expo.dev/graphql"
 MESSAGE_LIMIT = 1024  # Build.message limit enforced by eas-cli (API.md 2.3)
 
 
@@ -396,13 +395,6 @@ class ExpoClient:
             for item in self._dig(operations.APP_BUILDS, data, "app", "byId", "builds")
         ]
         return sorted(builds, key=lambda build: build.createdAt, reverse=True)
-
-    async def find_build_by_request_key(
-        self, *, app_id: str, platform: Platform, profile: str | None, request_key: str, limit: int = 50
-    ) -> Build | None:
-        """The newest recent build stamped with `request_key` in metadata.message, if any (for adoption)."""
-        builds = await self.find_builds(app_id=app_id, platform=platform, profile=profile, limit=limit)
-        return next((build for build in builds if build.message == request_key), None)
 
     async def update_build_message(self, build_id: str, message: str) -> Build:
         data = await self._execute(
