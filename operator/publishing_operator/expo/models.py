@@ -46,10 +46,6 @@ class BuildStatus(StrEnum):
     ERRORED = "ERRORED"
     CANCELED = "CANCELED"
 
-    @property
-    def is_terminal(self) -> bool:
-        return self in (BuildStatus.FINISHED, BuildStatus.ERRORED, BuildStatus.CANCELED)
-
 
 class SubmissionStatus(StrEnum):
     AWAITING_BUILD = "AWAITING_BUILD"
@@ -58,10 +54,6 @@ class SubmissionStatus(StrEnum):
     FINISHED = "FINISHED"
     ERRORED = "ERRORED"
     CANCELED = "CANCELED"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in (SubmissionStatus.FINISHED, SubmissionStatus.ERRORED, SubmissionStatus.CANCELED)
 
 
 class BackgroundJobState(StrEnum):
@@ -142,10 +134,6 @@ class Build(_ExpoModel):
     def url(self) -> str:
         """The build's page on the Expo dashboard."""
         return f"{DASHBOARD}/accounts/{self.app.ownerAccount.name}/projects/{self.app.slug}/builds/{self.id}"
-
-    @property
-    def dashboard_url(self) -> str:
-        return self.url
 
 
 class Submission(_ExpoModel):
