@@ -355,11 +355,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
         if table.wants_table(accept):
             return table.table(rtype, [obj], str(obj.get("metadata", {}).get("resourceVersion", "")))
         if "as=PartialObjectMetadata" in accept.split(",")[0].replace(" ", ""):
-            return {
-                "kind": "PartialObjectMetadata",
-                "apiVersion": "meta.k8s.io/v1",
-                "metadata": obj.get("metadata", {}),
-            }
+            return table.partial_object_metadata(obj)
         return obj
 
     def _list(
@@ -374,14 +370,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
             result["metadata"] = list_meta
             return _json(result)
         if "as=PartialObjectMetadataList" in accept.split(",")[0].replace(" ", ""):
-            partial = [
-                {
-                    "kind": "PartialObjectMetadata",
-                    "apiVersion": "meta.k8s.io/v1",
-                    "metadata": obj.get("metadata", {}),
-                }
-                for obj in items
-            ]
+            partial = [table.partial_object_metadata(obj) for obj in items]
             return _json(
                 {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta,
                  "items": partial}

@@ -1,4 +1,4 @@
-"""The `meta.k8s.io/v1` Table format that `kubectl get` asks for, so printer columns show."""
+"""The `meta.k8s.io/v1` Table (so `kubectl get` shows printer columns) and PartialObjectMetadata forms."""
 
 from __future__ import annotations
 
@@ -112,16 +112,21 @@ def column_definitions(rtype: ResourceType) -> list[JsonObject]:
     ]
 
 
-def _row_object(obj: JsonObject, include: str) -> JsonObject | None:
-    if include == "None":
-        return None
-    if include == "Object":
-        return obj
+def partial_object_metadata(obj: JsonObject) -> JsonObject:
+    """An object as `meta.k8s.io/v1` PartialObjectMetadata: its metadata only."""
     return {
         "kind": "PartialObjectMetadata",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": obj.get("metadata", {}),
     }
+
+
+def _row_object(obj: JsonObject, include: str) -> JsonObject | None:
+    if include == "None":
+        return None
+    if include == "Object":
+        return obj
+    return partial_object_metadata(obj)
 
 
 def row(rtype: ResourceType, obj: JsonObject, include: str = "Metadata") -> JsonObject:
