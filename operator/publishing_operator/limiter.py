@@ -100,7 +100,6 @@ class LimiterSnapshot(BaseModel):
 
 @dataclass
 class _Waiter:
-    first_asked: float
     last_asked: float
     told_retry_at: float
 
@@ -154,7 +153,7 @@ class StartLimiter:
 
         waiter = self._waiters.get(key)
         if waiter is None:
-            waiter = self._waiters[key] = _Waiter(first_asked=now, last_asked=now, told_retry_at=now)
+            waiter = self._waiters[key] = _Waiter(last_asked=now, told_retry_at=now)
         waiter.last_asked = now
         index = list(self._waiters).index(key)
 
