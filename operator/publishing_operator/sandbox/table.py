@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -12,6 +13,8 @@ from publishing_operator.sandbox.jsonpath import JsonPathError, compile_path
 from publishing_operator.sandbox.resources import PrinterColumn, ResourceType
 
 TABLE_MARKER = "as=Table"
+# Every row of every Table reads the same few printer-column paths: compile each one once.
+_compiled_path = functools.lru_cache(maxsize=256)(compile_path)
 
 
 def wants_table(accept: str) -> bool:
@@ -67,7 +70,7 @@ def _cell(column: PrinterColumn, obj: Mapping[str, Any]) -> Any:
     if column.compute is not None:
         return column.compute(obj)
     try:
-        values = compile_path(column.json_path)(obj)
+        values = _compiled_path(column.json_path)(obj)
     except JsonPathError:
         return None
     if not values:
