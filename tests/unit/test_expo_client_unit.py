@@ -32,6 +32,7 @@ from publishing_operator.expo.models import (
     Build,
     IosSigning,
     SigningMaterial,
+    Submission,
     UploadSession,
 )
 
@@ -208,6 +209,31 @@ async def test_odd_answers_are_unknown_errors(response: httpx.Response) -> None:
         with pytest.raises(ExpoUnknownError) as caught:
             await client.get_build("b")
     assert TOKEN not in str(caught.value)
+
+
+async def test_odd_upload_session_error_keeps_the_signed_url_out() -> None:
+    signed = "https://storage.example/bucket/key?X-Goog-Signature=c2lnbmF0dXJl"
+    answer = {"data": {"uploadSession": {"createUploadSession": {"url": signed, "headers": {}}}}}
+    async with _client(lambda request: httpx.Response(200, json=answer)) as client:
+        with pytest.raises(ExpoUnknownError) as caught:
+            await client.create_upload_session()
+    # Not even the fragments a truncated validation message would quote.
+    for text in (str(caught.value), repr(caught.value)):
+        assert "storage.example" not in text
+        assert "dXJl" not in text
+
+
+def test_submission_model_keeps_the_submitted_build_id() -> None:
+    base = {
+        "id": "s1",
+        "status": "IN_QUEUE",
+        "platform": "IOS",
+        "createdAt": "2026-01-01T00:00:00.000Z",
+        "app": {"id": "a", "slug": "shop", "ownerAccount": {"name": "acme"}},
+    }
+    assert Submission.model_validate({**base, "submittedBuild": {"id": "b1"}}).submittedBuildId == "b1"
+    assert Submission.model_validate({**base, "submittedBuild": None}).submittedBuildId is None
+    assert Submission.model_validate(base).submittedBuildId is None
 
 
 async def test_request_carries_bearer_token_and_operation_name() -> None:

@@ -52,7 +52,7 @@ from publishing_operator.expo.operations import Operation
 
 logger = logging.getLogger("publishing_operator.expo")
 
-M = TypeVar("M", Build, Submission, Actor, BackgroundJobReceipt)
+M = TypeVar("M", Build, Submission, Actor, BackgroundJobReceipt, UploadSession)
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
@@ -350,8 +350,6 @@ class ExpoClient:
         """`data[path...]` validated as `cls`; an unexpected shape is an UNKNOWN error."""
         data = self._dig(op, data, *path)
         try:
-            if cls is Submission:
-                return Submission.from_graphql(data)  # type: ignore[return-value]
             return cls.model_validate(data)
         except (ValidationError, TypeError, KeyError, AttributeError) as exc:
             raise make_error(
@@ -481,14 +479,7 @@ class ExpoClient:
         data = await self._execute(
             op, {"type": "EAS_BUILD_GCS_PROJECT_SOURCES", "filename": "project.tar.gz"}
         )
-        try:
-            return UploadSession.model_validate(data["uploadSession"]["createUploadSession"])
-        except (ValidationError, TypeError, KeyError) as exc:
-            raise make_error(
-                ErrorKind.UNKNOWN,
-                f"Expo answered the upload session in an unexpected shape: {exc}",
-                operation=op.name,
-            ) from None
+        return self._model(op, UploadSession, data, "uploadSession", "createUploadSession")
 
     async def upload_archive(self, *, url: str, sha256: str | None, max_bytes: int = 2 * 1024**3) -> str:
         """Download the project tarball from `url`, check it, upload it to Expo; return its bucket key."""

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, computed_field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, computed_field, field_validator, model_validator
 
 from publishing_operator.api import Platform, Workflow
 
@@ -152,10 +152,14 @@ class Submission(_ExpoModel):
     def _expo_platform(cls, value: Any) -> Any:
         return _platform(value)
 
+    @model_validator(mode="before")
     @classmethod
-    def from_graphql(cls, data: dict[str, Any]) -> Submission:
-        build = data.get("submittedBuild") or {}
-        return cls.model_validate({**data, "submittedBuildId": build.get("id")})
+    def _submitted_build_id(cls, data: Any) -> Any:
+        # Expo nests the build (`submittedBuild { id }`); only its id is kept.
+        if isinstance(data, dict) and "submittedBuild" in data:
+            build = data["submittedBuild"] or {}
+            return {**data, "submittedBuildId": build.get("id")}
+        return data
 
     @computed_field  # type: ignore[prop-decorator]
     @property
