@@ -65,6 +65,23 @@ async def test_queries_may_be_sent_as_get(http: httpx.AsyncClient, expo_simulato
     assert (await http.get("/graphql", params={"query": ME}, headers=AUTH)).status_code == 405
 
 
+async def test_app_lists_the_profiles_of_its_builds(
+    http: httpx.AsyncClient, expo_simulator: SimulatorHandle
+) -> None:
+    for app_id, profile in [("app-1", "production"), ("app-1", "preview"), ("app-2", "other")]:
+        expo_simulator.state.create_build(
+            app_id=app_id,
+            platform="IOS",
+            job={"projectArchive": {"type": "URL", "url": "https://example.com/p.tar.gz"}},
+            metadata={"buildProfile": profile},
+            build_params=None,
+        )
+    query = 'query { app { byId(appId: "app-1") { buildProfiles builds(offset: 0, limit: 5) { id } } } }'
+    app = (await gql(http, query)).json()["data"]["app"]["byId"]
+    assert app["buildProfiles"] == ["preview", "production"]
+    assert len(app["builds"]) == 2
+
+
 async def test_documents_are_validated_against_the_schema(http: httpx.AsyncClient) -> None:
     drift = await gql(http, 'query { builds { byId(buildId: "x") { id notAField } } }')
     assert drift.status_code == 400

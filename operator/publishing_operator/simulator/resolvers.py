@@ -66,9 +66,12 @@ def app_view(state: SimulatorState, app: App) -> dict[str, Any]:
         )
         return [submission_view(state, s) for s in found]
 
-    profiles = sorted(
-        {str(b.metadata.get("buildProfile")) for b in state.builds.values() if b.app_id == app.id}
-    )
+    def build_profiles(info: Info) -> list[str]:
+        # Only when asked for: every build in a list resolves its `app`, and this scans all builds.
+        return sorted(
+            {str(b.metadata.get("buildProfile")) for b in state.builds.values() if b.app_id == app.id}
+        )
+
     return {
         "id": app.id,
         "slug": app.slug,
@@ -76,7 +79,7 @@ def app_view(state: SimulatorState, app: App) -> dict[str, Any]:
         "fullName": f"@{app.owner}/{app.slug}",
         "scopeKey": f"@{app.owner}/{app.slug}",
         "ownerAccount": account_view(state, app.owner),
-        "buildProfiles": profiles,
+        "buildProfiles": build_profiles,
         "builds": builds,
         "submissions": submissions,
     }
