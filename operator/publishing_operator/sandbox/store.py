@@ -646,35 +646,37 @@ class ClusterState:
             cause = ("FieldValueInvalid", "spec.versions[].schema.openAPIV3Schema", f"Invalid value: {exc}")
             raise errors.invalid("CustomResourceDefinition", CRD_GROUP, name, [cause]) from None
 
-    def _crd_changed(self, crd: JsonObject) -> None:
+    def _registered(self, crd: JsonObject) -> list[ResourceType]:
+        """The types registered for a CRD's group and plural, one per version it served."""
         spec = crd.get("spec") or {}
-        group, plural = spec.get("group", ""), (spec.get("names") or {}).get("plural", "")
+        group_plural = (spec.get("group", ""), (spec.get("names") or {}).get("plural", ""))
+        return [rtype for rtype in self.types.values() if rtype.custom and rtype.group_plural == group_plural]
+
+    def _unregister(self, rtype: ResourceType) -> None:
+        del self.types[(rtype.group, rtype.version, rtype.plural)]
+
+    def _crd_changed(self, crd: JsonObject) -> None:
         name = crd["metadata"]["name"]
         compiled = self._compiled.pop(name, None)
         # Reuse the validators compiled while admitting this very write (not a dry run's or a refused one's).
         served = (
             compiled[1] if compiled is not None and compiled[0] is crd.get("spec") else self._crd_types(crd)
         )
-        for key in [
-            key for key, rtype in self.types.items() if rtype.custom and rtype.group_plural == (group, plural)
-        ]:
-            del self.types[key]
+        for rtype in self._registered(crd):
+            self._unregister(rtype)
         for rtype in served:
             self._register(rtype)
 
     def _crd_removed(self, crd: JsonObject) -> None:
-        spec = crd.get("spec") or {}
-        group, plural = spec.get("group", ""), (spec.get("names") or {}).get("plural", "")
-        rtypes = [
-            rtype for rtype in self.types.values() if rtype.custom and rtype.group_plural == (group, plural)
-        ]
+        rtypes = self._registered(crd)
         if not rtypes:
             return
-        for obj in list(self.objects.get((group, plural), {}).values()):
+        group_plural = rtypes[0].group_plural
+        for obj in list(self.objects.get(group_plural, {}).values()):
             self._remove(rtypes[0], obj)
         for rtype in rtypes:
-            del self.types[(rtype.group, rtype.version, rtype.plural)]
-        self.objects.pop((group, plural), None)
+            self._unregister(rtype)
+        self.objects.pop(group_plural, None)
 
     # ---- namespaces ----------------------------------------------------------------------------
 
