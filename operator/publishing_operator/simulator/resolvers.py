@@ -103,7 +103,7 @@ def build_view(state: SimulatorState, build: Build) -> dict[str, Any]:
         "app": lambda info: app_view(state, state.apps[build.app_id]),
         "status": build.status,
         "platform": build.platform,
-        "buildProfile": md.get("buildProfile") or build.job.get("buildProfile"),
+        "buildProfile": build.profile,
         "message": md.get("message"),
         "gitRef": build.git_ref,
         "gitCommitHash": md.get("gitCommitHash"),

@@ -169,6 +169,10 @@ class Build:
     initial_queue_position: int | None = None
     project_root_directory: str | None = None
 
+    @property
+    def profile(self) -> str | None:
+        return self.metadata.get("buildProfile") or self.job.get("buildProfile")
+
 
 @dataclass
 class Submission:
@@ -600,7 +604,7 @@ class SimulatorState:
         values = {
             "platform": build.platform,
             "status": build.status,
-            "buildProfile": build.metadata.get("buildProfile") or build.job.get("buildProfile"),
+            "buildProfile": build.profile,
             "gitCommitHash": build.metadata.get("gitCommitHash"),
             "appVersion": build.metadata.get("appVersion"),
             "appBuildVersion": build.metadata.get("appBuildVersion"),
@@ -773,7 +777,7 @@ class SimulatorState:
             "id": build.id,
             "appId": build.app_id,
             "platform": build.platform,
-            "profile": build.metadata.get("buildProfile") or build.job.get("buildProfile"),
+            "profile": build.profile,
             "status": build.status,
             "message": build.metadata.get("message"),
             "createdAt": self.wall(build.created),
