@@ -125,6 +125,13 @@ class ClusterState:
         self.log.append(WatchEvent(self.rv, rtype.group, rtype.plural, kind, obj, old))
         self.wake_watchers()
 
+    def _write(self, rtype: ResourceType, obj: JsonObject, old: JsonObject | None) -> None:
+        """Store `obj` at the next resourceVersion and log it: ADDED, or MODIFIED when it replaces `old`."""
+        meta = obj["metadata"]
+        meta["resourceVersion"] = self._next_rv()
+        self.objects[rtype.group_plural][(meta.get("namespace") or "", meta["name"])] = obj
+        self._commit(rtype, "ADDED" if old is None else "MODIFIED", obj, old)
+
     def _next_rv(self) -> str:
         self.rv += 1
         return str(self.rv)
@@ -217,9 +224,7 @@ class ClusterState:
         obj = self._admit(rtype, obj, None, None, strict, warnings)
         if dry_run:
             return obj
-        obj["metadata"]["resourceVersion"] = self._next_rv()
-        self.objects[rtype.group_plural][(namespace or "", name)] = obj
-        self._commit(rtype, "ADDED", obj, None)
+        self._write(rtype, obj, None)
         if (rtype.group, rtype.plural) == (CRD_GROUP, CRD_PLURAL):
             self._crd_changed(obj)
         return obj
@@ -339,9 +344,7 @@ class ClusterState:
                 new["metadata"]["generation"] = int(meta.get("generation", 0)) + 1
             if is_namespace:
                 new.setdefault("status", {})["phase"] = "Terminating"
-            new["metadata"]["resourceVersion"] = self._next_rv()
-            self.objects[rtype.group_plural][(namespace or "", name)] = new
-            self._commit(rtype, "MODIFIED", new, old)
+            self._write(rtype, new, old)
             if is_namespace:
                 self._empty_namespace(name)
                 return (
@@ -451,9 +454,7 @@ class ClusterState:
             stored = {**new, "metadata": {**meta}}
             self.objects[rtype.group_plural][(meta.get("namespace") or "", name)] = stored
             return self._remove(rtype, stored)
-        meta["resourceVersion"] = self._next_rv()
-        self.objects[rtype.group_plural][(meta.get("namespace") or "", name)] = new
-        self._commit(rtype, "MODIFIED", new, old)
+        self._write(rtype, new, old)
         if (rtype.group, rtype.plural) == (CRD_GROUP, CRD_PLURAL):
             self._crd_changed(new)
         return new
