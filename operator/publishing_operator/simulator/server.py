@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import json
 import logging
@@ -78,6 +79,18 @@ def _operation_names(document: DocumentNode, operation_name: str | None) -> tupl
     return name, names, chosen.operation is OperationType.MUTATION
 
 
+# Clients send the same few documents over and over: parse and validate each text once. A
+# document that does not parse raises, and exceptions are not cached.
+@functools.lru_cache(maxsize=256)
+def _parsed(query: str) -> DocumentNode:
+    return parse(query)
+
+
+@functools.lru_cache(maxsize=256)
+def _validation_errors(query: str) -> tuple[GraphQLError, ...]:
+    return tuple(validate(simulator_schema(), _parsed(query)))
+
+
 def _json(body: Any, status: int, request_id: str, extra: dict[str, str] | None = None) -> web.Response:
     headers = {"expo-request-id": request_id, **(extra or {})}
     return web.json_response(body, status=status, headers=headers)
@@ -139,7 +152,7 @@ async def graphql_handler(request: web.Request) -> web.StreamResponse:
     status_for_errors = state.config.graphql_error_status
     try:
         query, variables, operation_name = await _read_graphql_request(request, state)
-        document = parse(query)
+        document = _parsed(query)
     except GraphQLError as exc:
         return _json(_error_body(exc.message, request_id, errorCode="GRAPHQL_PARSE_FAILED"), 400, request_id)
     except (ValueError, json.JSONDecodeError) as exc:
@@ -159,7 +172,7 @@ async def graphql_handler(request: web.Request) -> web.StreamResponse:
     if not _authorized(request, state):
         record.http_status = 401
         return _json({"errors": []}, 401, request_id)
-    errors = validate(simulator_schema(), document)
+    errors = _validation_errors(query)
     if errors:
         record.http_status = 400
         invalid = {
