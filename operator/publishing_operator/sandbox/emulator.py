@@ -129,7 +129,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
             body=body,
             text=body.decode("utf-8", "replace"),
             data=data,
-            action=_action(raw.method, api, raw.query.get("watch")),
+            action=_action(raw.method, api, _is_watch(raw.query)),
             resource=resource,
             namespace=api.namespace if api else None,
             name=api.name if api else None,
@@ -203,13 +203,14 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
         if api.namespace is not None and not rtype.namespaced:
             raise errors.resource_not_found()
         params = request.params
-        self._authorize(request, rtype, api, method)
+        watch = _is_watch(params)
+        self._authorize(request, rtype, api, method, watch)
         dry_run = params.get("dryRun") == "All"
         strict = params.get("fieldValidation") == "Strict"
         warnings: list[str] | None = [] if params.get("fieldValidation") == "Warn" else None
         accept = request.headers.get("Accept", "")
         if api.name is None:
-            if method == "GET" and params.get("watch") in ("true", "1"):
+            if method == "GET" and watch:
                 return await self._watch(request, rtype, api)
             if method == "GET":
                 return self._list(rtype, api, params, accept)
@@ -237,7 +238,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
         if api.subresource == "status" and not rtype.status_subresource:
             raise errors.resource_not_found()
         if method == "GET":
-            if params.get("watch") in ("true", "1"):
+            if watch:
                 return await self._watch(request, rtype, api)
             return _json(self._output(rtype, self.state.get(rtype, api.namespace, name), accept))
         if method == "PUT":
@@ -295,11 +296,12 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
         token = raw.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         return self.tokens.get(token)
 
-    def _authorize(self, request: rendering.Request, rtype: ResourceType, api: ApiPath, method: str) -> None:
+    def _authorize(
+        self, request: rendering.Request, rtype: ResourceType, api: ApiPath, method: str, watch: bool
+    ) -> None:
         identity = self._identity(request)
         if identity is None:
             return  # the admin token, or none: a cluster admin (see rbac.py)
-        watch = request.params.get("watch") in ("true", "1")
         attributes = rbac.Attributes(
             verb=rbac.verb_of(method, api.name is not None, watch),
             group=rtype.group,
@@ -534,17 +536,17 @@ def _json(payload: Any, status: int = 200, warnings: list[str] | None = None) ->
     )
 
 
-def _action(method: str, api: ApiPath | None, watch: str | None) -> kmock.action | None:
+def _is_watch(params: Mapping[str, str]) -> bool:
+    return params.get("watch") in ("true", "1")
+
+
+def _action(method: str, api: ApiPath | None, watch: bool) -> kmock.action | None:
     """The kmock action of a request, for kmock's request log and criteria."""
     if api is None or api.plural is None:
         return None
     method = method.upper()
     if method == "GET":
-        return (
-            kmock.action.WATCH
-            if watch in ("true", "1")
-            else (kmock.action.FETCH if api.name else kmock.action.LIST)
-        )
+        return kmock.action.WATCH if watch else (kmock.action.FETCH if api.name else kmock.action.LIST)
     if method == "POST" and not api.name:
         return kmock.action.CREATE
     if method in ("PATCH", "PUT") and api.name:
