@@ -331,6 +331,13 @@ def _text(secret: str, key: str, raw: bytes) -> str:
         raise _invalid(secret, key, "is not UTF-8 text") from None
 
 
+def _require_keys(secret: str, data: Mapping[str, bytes], keys: tuple[str, ...]) -> None:
+    """Before any value is checked: the first of `keys` the Secret lacks is the problem."""
+    for key in keys:
+        if key not in data:
+            raise _missing(secret, key)
+
+
 def _required_text(secret: str, data: Mapping[str, bytes], key: str) -> str:
     if key not in data:
         raise _missing(secret, key)
@@ -359,9 +366,7 @@ def _expo_token(secret: str, key: str, raw: bytes) -> str:
 
 
 def _asc_key(secret: str, data: Mapping[str, bytes]) -> AscApiKey:
-    for key in ASC_KEYS:
-        if key not in data:
-            raise _missing(secret, key)
+    _require_keys(secret, data, ASC_KEYS)
     key_id = _required_text(secret, data, ASC_KEY_ID)
     if not KEY_ID_RE.match(key_id):
         raise _invalid(secret, ASC_KEY_ID, "is not an App Store Connect key id (1-30 of A-Z and 0-9)")
@@ -419,10 +424,8 @@ def _play_key(secret: str, key: str, raw: bytes) -> SecretStr:
 
 
 def _signing(secret: str, platform: Platform, data: Mapping[str, bytes]) -> SigningMaterial:
+    _require_keys(secret, data, _signing_keys(platform))
     if platform is Platform.IOS:
-        for key in _signing_keys(platform):
-            if key not in data:
-                raise _missing(secret, key)
         certificate = _binary(secret, data, IOS_CERTIFICATE, (_DER_SEQUENCE,), "a .p12 certificate")
         profile = _binary(secret, data, IOS_PROVISIONING_PROFILE, (_DER_SEQUENCE,), "a .mobileprovision file")
         # An empty .p12 password is legitimate; a present key is what we require.
@@ -439,9 +442,6 @@ def _signing(secret: str, platform: Platform, data: Mapping[str, bytes]) -> Sign
             )
         )
 
-    for key in _signing_keys(platform):
-        if key not in data:
-            raise _missing(secret, key)
     keystore = _binary(
         secret, data, ANDROID_KEYSTORE, (_JKS_MAGIC, _DER_SEQUENCE), "a JKS or PKCS#12 keystore"
     )
