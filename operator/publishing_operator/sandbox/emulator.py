@@ -215,7 +215,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
             if method == "GET":
                 return self._list(rtype, api, params, accept)
             if method == "POST":
-                body = self._body(request, rtype)
+                body = self._body(request)
                 return _json(
                     self._output(
                         rtype,
@@ -242,7 +242,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
                 return await self._watch(request, rtype, api)
             return _json(self._output(rtype, self.state.get(rtype, api.namespace, name), accept))
         if method == "PUT":
-            body = self._body(request, rtype)
+            body = self._body(request)
             result = self.state.replace(
                 rtype,
                 api.namespace,
@@ -319,7 +319,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
 
     # ---- bodies --------------------------------------------------------------------------------
 
-    def _body(self, request: rendering.Request, rtype: ResourceType) -> Any:
+    def _body(self, request: rendering.Request) -> Any:
         content_type = request.headers.get("Content-Type", "application/json").split(";")[0].strip()
         if content_type == PROTOBUF:
             # kubectl's imperative `create` of a few core kinds; everything else is 415 as documented.
