@@ -119,13 +119,22 @@ def _stamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _candidates(objects: Iterable[Mapping[str, Any]]) -> list[_Finished]:
+    return [c for c in (_finished(obj) for obj in objects) if c is not None]
+
+
 def plan_retention(
     objects: Iterable[Mapping[str, Any]], *, now: datetime, keep_succeeded: int, keep_failed: int
 ) -> list[Deletion]:
     """The deletions the rules call for, TTL first, then per namespace oldest first (deterministic)."""
+    return _plan(_candidates(objects), now=now, keep_succeeded=keep_succeeded, keep_failed=keep_failed)
+
+
+def _plan(
+    candidates: list[_Finished], *, now: datetime, keep_succeeded: int, keep_failed: int
+) -> list[Deletion]:
     if keep_succeeded < 0 or keep_failed < 0:
         raise ValueError("history limits must be >= 0")
-    candidates = [c for c in (_finished(obj) for obj in objects) if c is not None]
     deletions: list[Deletion] = []
     survivors: list[_Finished] = []
     for c in sorted(candidates, key=lambda c: (c.namespace, c.order)):
@@ -172,11 +181,11 @@ def plan_retention(
 
 def next_ttl_expiry(objects: Iterable[Mapping[str, Any]], *, now: datetime) -> datetime | None:
     """The earliest TTL expiry still in the future, or None when no finished resource has one."""
-    expiries = [
-        expires
-        for c in (_finished(obj) for obj in objects)
-        if c is not None and (expires := c.expires_at) is not None and expires > now
-    ]
+    return _next_expiry(_candidates(objects), now=now)
+
+
+def _next_expiry(candidates: list[_Finished], *, now: datetime) -> datetime | None:
+    expiries = [expires for c in candidates if (expires := c.expires_at) is not None and expires > now]
     return min(expiries, default=None)
 
 
@@ -196,8 +205,9 @@ async def run_retention_pass(
     deleted: list[Deletion] = []
     next_expiry: datetime | None = None
     for namespace in namespaces or (None,):
-        objects = await kube.list_publishing_builds(namespace)
-        plan = plan_retention(objects, now=now, keep_succeeded=keep_succeeded, keep_failed=keep_failed)
+        # Parsed once for both the plan and the next expiry: a pass runs on the operator's event loop.
+        candidates = _candidates(await kube.list_publishing_builds(namespace))
+        plan = _plan(candidates, now=now, keep_succeeded=keep_succeeded, keep_failed=keep_failed)
         for deletion in plan:
             extra = {"namespace": deletion.namespace, "resource": deletion.name, "uid": deletion.uid}
             try:
@@ -221,7 +231,7 @@ async def run_retention_pass(
                 extra=extra,
             )
             deleted.append(deletion)
-        expiry = next_ttl_expiry(objects, now=now)
+        expiry = _next_expiry(candidates, now=now)
         if expiry is not None and (next_expiry is None or expiry < next_expiry):
             next_expiry = expiry
     return RetentionPass(deleted=deleted, next_expiry=next_expiry)
