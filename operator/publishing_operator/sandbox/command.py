@@ -161,7 +161,7 @@ class OperatorThread:
     """
 
     def __init__(self, settings: Settings, kubeconfig: Path) -> None:
-        self._settings = settings
+        self.settings = settings
         self._kubeconfig = kubeconfig
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -199,7 +199,7 @@ class OperatorThread:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._started.set()
-        await operate(self._settings, kubeconfig=str(self._kubeconfig), stop=self._stop)
+        await operate(self.settings, kubeconfig=str(self._kubeconfig), stop=self._stop)
 
 
 def _start_operator(
@@ -284,8 +284,8 @@ async def run_sandbox(args: argparse.Namespace, out: TextIO, stop: asyncio.Event
             await _watch_until_stopped(handle, table, stop, operator)
         finally:
             if operator is not None:
-                grace = load_settings(_sandbox_env(os.environ), flags_from_args(args)).shutdown_grace
-                stopped = await asyncio.to_thread(operator.stop, grace.total_seconds() + 5)
+                grace = operator.settings.shutdown_grace.total_seconds()
+                stopped = await asyncio.to_thread(operator.stop, grace + 5)
                 if not stopped:
                     out.write("publishing-operator sandbox: the operator did not stop in time; leaving it\n")
     out.write("publishing-operator sandbox: stopped\n")
