@@ -64,6 +64,13 @@ ANDROID_SIGNING = SigningMaterial(
 )
 
 
+async def start_ios_github_build(client: ExpoClient) -> Any:
+    """A GitHub build whose details do not matter to the test (its failures do)."""
+    return await client.start_github_build(
+        app_id=APP, platform=Platform.IOS, profile="p", git_ref="main", base_directory=None, request_key="k"
+    )
+
+
 async def create_ios_build(client: ExpoClient, sim: SimulatorHandle, key: str = "req-1") -> Any:
     return await client.create_archive_build(
         app_id=APP,
@@ -199,14 +206,7 @@ async def test_github_build_receipt_failure_is_a_user_error(
         FaultsRequest(outcomes=[OutcomeFault(target="receipt", error_code="GITHUB_REPO_NOT_LINKED")])
     )
     with pytest.raises(ExpoUserError) as caught:
-        await expo_client.start_github_build(
-            app_id=APP,
-            platform=Platform.IOS,
-            profile="p",
-            git_ref="main",
-            base_directory=None,
-            request_key="k",
-        )
+        await start_ios_github_build(expo_client)
     assert caught.value.error_code == "GITHUB_REPO_NOT_LINKED"
     assert expo_simulator.state.builds == {}
 
@@ -216,14 +216,7 @@ async def test_github_build_without_result_id_is_ambiguous(
 ) -> None:
     expo_simulator.state.configure({"receipt_result_id": "none"})
     with pytest.raises(ExpoUnknownError) as caught:
-        await expo_client.start_github_build(
-            app_id=APP,
-            platform=Platform.IOS,
-            profile="p",
-            git_ref="main",
-            base_directory=None,
-            request_key="k",
-        )
+        await start_ios_github_build(expo_client)
     assert caught.value.ambiguous
 
 
@@ -232,14 +225,7 @@ async def test_github_builds_forbidden_for_the_token(
 ) -> None:
     expo_simulator.state.configure({"github_builds_allowed": False})
     with pytest.raises(ExpoAuthError) as caught:
-        await expo_client.start_github_build(
-            app_id=APP,
-            platform=Platform.IOS,
-            profile="p",
-            git_ref="main",
-            base_directory=None,
-            request_key="k",
-        )
+        await start_ios_github_build(expo_client)
     assert caught.value.error_code == "UNAUTHORIZED_ERROR"
 
 
@@ -540,14 +526,7 @@ async def test_github_build_stamp_failure_names_the_build(
 ) -> None:
     fault(expo_simulator, operation="updateBuildMetadata", count=3, http_status=503)
     with pytest.raises(ExpoTransientError) as caught:
-        await expo_client.start_github_build(
-            app_id=APP,
-            platform=Platform.IOS,
-            profile="p",
-            git_ref="main",
-            base_directory=None,
-            request_key="k",
-        )
+        await start_ios_github_build(expo_client)
     assert caught.value.ambiguous
     assert caught.value.build_id == next(iter(expo_simulator.state.builds))
     assert f"build {caught.value.build_id} was created" in str(caught.value)
