@@ -119,7 +119,7 @@ class EmulatorHandle:
         api_version, kind = str(manifest.get("apiVersion", "")), str(manifest.get("kind", ""))
         plural, namespaced = await self._resolve(session, api_version, kind)
         meta = manifest.get("metadata") or {}
-        prefix = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+        prefix = _api_path(api_version)
         if namespaced:
             prefix += f"/namespaces/{meta.get('namespace') or 'default'}"
         collection = f"{prefix}/{plural}"
@@ -142,8 +142,7 @@ class EmulatorHandle:
     async def _resolve(self, session: aiohttp.ClientSession, api_version: str, kind: str) -> tuple[str, bool]:
         key = (api_version, kind)
         if key not in self._plurals:  # refresh: a CRD applied earlier may have added the kind
-            path = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
-            async with session.get(path) as response:
+            async with session.get(_api_path(api_version)) as response:
                 listing = await response.json() if response.status == 200 else {"resources": []}
             for resource in listing.get("resources", []):
                 if "/" not in resource["name"]:
@@ -158,6 +157,11 @@ class EmulatorHandle:
                 {"message": f"no resource for kind {kind!r} in {api_version!r}"},
             )
         return self._plurals[key]
+
+
+def _api_path(api_version: str) -> str:
+    """Where an apiVersion is served: /api/v1 for the core group, /apis/GROUP/VERSION for the others."""
+    return f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
 
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
