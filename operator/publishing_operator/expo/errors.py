@@ -55,14 +55,13 @@ USER_CODES = frozenset(
 class ExpoError(Exception):
     """A failed Expo operation. `str()` is one line that a user can act on; never contains secrets."""
 
-    kind: ErrorKind = ErrorKind.UNKNOWN
+    kind: ErrorKind = ErrorKind.UNKNOWN  # set by each subclass; `make_error` picks the subclass
 
     def __init__(
         self,
         message: str,
         *,
         operation: str,
-        kind: ErrorKind | None = None,
         error_code: str | None = None,
         request_id: str | None = None,
         retry_after: float | None = None,
@@ -73,8 +72,6 @@ class ExpoError(Exception):
         super().__init__(message)
         self.message = message
         self.operation = operation
-        if kind is not None:
-            self.kind = kind
         self.error_code = error_code
         self.request_id = request_id
         self.retry_after = retry_after
