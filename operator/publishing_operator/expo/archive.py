@@ -65,23 +65,16 @@ async def download_archive(
             async with http.stream(
                 "GET", url, timeout=timeout, follow_redirects=True, headers={"accept-encoding": "identity"}
             ) as response:
-                if response.status_code >= 400:
-                    kind = (
-                        ErrorKind.TRANSIENT
-                        if response.status_code >= 500
-                        or response.status_code
-                        in (
-                            408,
-                            429,
-                        )
-                        else ErrorKind.USER
-                    )
+                status = response.status_code
+                if status >= 400:
+                    # The user's host: 401/403/404 are the URL's fault, not the Expo token's.
+                    transient = status >= 500 or status in (408, 429)
                     raise make_error(
-                        kind,
-                        f"downloading the project archive failed with HTTP {response.status_code}; "
+                        ErrorKind.TRANSIENT if transient else ErrorKind.USER,
+                        f"downloading the project archive failed with HTTP {status}; "
                         "check spec.source.archive.url",
                         operation=DOWNLOAD,
-                        http_status=response.status_code,
+                        http_status=status,
                     )
                 announced = response.headers.get("content-length")
                 if announced is not None and announced.isdigit() and int(announced) > max_bytes:
