@@ -192,7 +192,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
             return _json(self._groups())
         api = parse_api_path(path, self.state)
         if api is None:
-            raise errors.ApiError(404, "NotFound", "the server could not find the requested resource", {})
+            raise errors.resource_not_found()
         if method != "GET" and api.plural is None:
             raise errors.method_not_allowed()
         if api.version is None:

@@ -38,7 +38,7 @@ def openapi_document(state: ClusterState, path: str) -> JsonObject:
     for group, version in served:
         if path == f"/openapi/v3/{_gv_path(group, version)}":
             return _group_version_document(state, group, version)
-    raise errors.ApiError(404, "NotFound", "the server could not find the requested resource", {})
+    raise errors.resource_not_found()
 
 
 def _group_version_document(state: ClusterState, group: str, version: str) -> JsonObject:
