@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from publishing_operator.sandbox.errors import bad_request, unprocessable
+from publishing_operator.sandbox.errors import ApiError, bad_request, unprocessable
 
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -108,26 +108,26 @@ def _split_pointer(path: Any) -> list[str]:
     return [_unescape(part) for part in path.split("/")[1:]] if path else []
 
 
+def _path_not_found(path: str) -> ApiError:
+    return unprocessable(
+        f"the server rejected our request due to an error in our request: path {path!r} not found"
+    )
+
+
 def _resolve(doc: Any, parts: list[str], path: str) -> Any:
     current = doc
     for part in parts:
         if isinstance(current, dict):
             if part not in current:
-                raise unprocessable(
-                    f"the server rejected our request due to an error in our request: path {path!r} not found"
-                )
+                raise _path_not_found(path)
             current = current[part]
         elif isinstance(current, list):
             try:
                 current = current[int(part)]
             except (ValueError, IndexError):
-                raise unprocessable(
-                    f"the server rejected our request due to an error in our request: path {path!r} not found"
-                ) from None
+                raise _path_not_found(path) from None
         else:
-            raise unprocessable(
-                f"the server rejected our request due to an error in our request: path {path!r} not found"
-            )
+            raise _path_not_found(path)
     return current
 
 
