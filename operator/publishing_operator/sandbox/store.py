@@ -64,11 +64,9 @@ ValidatorFactory = Callable[[Mapping[str, Any], str], Any]
 
 
 def _default_validator_factory(crd: Mapping[str, Any], version: str) -> Any:
-    """Late import: admission.py is written in parallel and may be absent at first."""
-    try:
-        from publishing_operator.sandbox.admission import CRDValidator  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
+    """Late import: cel-python and re2 load with the first CRD, not with every emulator."""
+    from publishing_operator.sandbox.admission import CRDValidator
+
     return CRDValidator.from_crd(crd, version)
 
 
