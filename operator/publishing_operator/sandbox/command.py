@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 import aiohttp
 
+from publishing_operator.logs import PlainFormatter
 from publishing_operator.sandbox.artifacts import serve_artifacts
 from publishing_operator.sandbox.live_table import LiveTable
 from publishing_operator.sandbox.server import ApplyError, EmulatorHandle, load_manifests, serve_emulator
@@ -121,12 +122,7 @@ def _robot_tokens(examples: Path) -> set[str]:
 def _setup_logging(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, mode="w")
-    try:
-        from publishing_operator.logs import PlainFormatter
-
-        handler.setFormatter(PlainFormatter())
-    except ImportError:  # pragma: no cover - logs.py is part of the package
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(PlainFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
@@ -135,14 +131,11 @@ def _setup_logging(path: Path) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _simulator(args: argparse.Namespace, tokens: set[str]) -> AsyncIterator[tuple[str | None, str]]:
-    """Yields (GraphQL URL or None, a line for the banner)."""
-    try:
-        from publishing_operator.simulator.server import serve_simulator
-        from publishing_operator.simulator.state import SimulatorConfig
-    except (ImportError, AttributeError) as exc:
-        yield None, f"not available ({exc}): builds stay Pending"
-        return
+async def _simulator(args: argparse.Namespace, tokens: set[str]) -> AsyncIterator[tuple[str, str]]:
+    """Yields (GraphQL URL, a line for the banner)."""
+    from publishing_operator.simulator.server import serve_simulator
+    from publishing_operator.simulator.state import SimulatorConfig
+
     config = SimulatorConfig(time_scale=args.time_scale)
     async with serve_simulator(host=args.host, port=0, tokens=tokens or None, config=config) as sim:
         url = f"{sim.url}/graphql"
@@ -203,23 +196,19 @@ class OperatorThread:
 
 
 def _start_operator(
-    args: argparse.Namespace, expo_url: str | None, kubeconfig: Path
+    args: argparse.Namespace, expo_url: str, kubeconfig: Path
 ) -> tuple[OperatorThread | None, str]:
     if args.no_operator:
         return None, "off (--no-operator)"
-    try:
-        from publishing_operator.runner import operate
-    except (ImportError, AttributeError) as exc:
-        return None, f"not wired yet ({exc}); the API is served, nothing reconciles"
-    del operate  # imported here only to report a missing runner before starting the thread
+    from publishing_operator.runner import operate
+
+    del operate  # kopf loads here, before start() gives the thread at most 10 s to reach its loop
     flags = flags_from_args(args)
-    if expo_url is not None and flags.get("expo_api_url") is None:
+    if flags.get("expo_api_url") is None:
         flags["expo_api_url"] = expo_url
     settings = load_settings(_sandbox_env(os.environ), flags)
     operator = OperatorThread(settings, kubeconfig)
     operator.start()
-    if operator.done and isinstance(operator.error, NotImplementedError):
-        return None, "not wired yet (runner.operate raises NotImplementedError); the API is served"
     return operator, f"running, Expo API {settings.expo_api_url} (log: {args.log_file})"
 
 
