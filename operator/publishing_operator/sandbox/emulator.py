@@ -356,7 +356,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
     def _output(self, rtype: ResourceType, obj: JsonObject, accept: str) -> JsonObject:
         if table.wants_table(accept):
             return table.table(rtype, [obj], str(obj.get("metadata", {}).get("resourceVersion", "")))
-        if "as=PartialObjectMetadata" in accept.split(",")[0].replace(" ", ""):
+        if table.wants_as(accept, "PartialObjectMetadata"):
             return table.partial_object_metadata(obj)
         return obj
 
@@ -371,7 +371,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
             )
             result["metadata"] = list_meta
             return _json(result)
-        if "as=PartialObjectMetadataList" in accept.split(",")[0].replace(" ", ""):
+        if table.wants_as(accept, "PartialObjectMetadataList"):
             partial = [table.partial_object_metadata(obj) for obj in items]
             return _json(
                 {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta,

@@ -12,15 +12,18 @@ from publishing_operator.sandbox.errors import JsonObject
 from publishing_operator.sandbox.jsonpath import JsonPathError, compile_path
 from publishing_operator.sandbox.resources import PrinterColumn, ResourceType
 
-TABLE_MARKER = "as=Table"
 # Every row of every Table reads the same few printer-column paths: compile each one once.
 _compiled_path = functools.lru_cache(maxsize=256)(compile_path)
 
 
-def wants_table(accept: str) -> bool:
-    """True when the first acceptable media type is the Table (kubectl lists it before plain JSON)."""
+def wants_as(accept: str, kind: str) -> bool:
+    """True when the first acceptable media type asks for `as=kind` (kubectl lists it before plain JSON)."""
     first = accept.split(",")[0]
-    return TABLE_MARKER in first.replace(" ", "")
+    return f"as={kind}" in first.replace(" ", "")
+
+
+def wants_table(accept: str) -> bool:
+    return wants_as(accept, "Table")
 
 
 def human_duration(seconds: float) -> str:
