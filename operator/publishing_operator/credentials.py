@@ -526,6 +526,12 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     """Replace every occurrence of each secret in `text` with "***": the value itself, its
     base64 forms, its JSON-escaped form, and each long line of a multi-line value (a PEM body
     quoted line by line). Values shorter than 4 characters are left alone."""
+    return scrub(text, redaction_needles(secrets))
+
+
+def redaction_needles(secrets: Iterable[str]) -> list[str]:
+    """Every form of each secret that `redact` replaces, longest first (a value is replaced
+    whole before any of its lines)."""
     needles: set[str] = set()
     for secret in secrets:
         if len(secret) < _MIN_REDACT_LEN:
@@ -544,7 +550,12 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if stripped != secret and len(stripped) >= _MIN_REDACT_LEN:
             needles.add(stripped)
         needles.update(line.strip() for line in secret.splitlines() if len(line.strip()) >= 16)
-    # Longest first, so a value is replaced whole before any of its lines.
-    for needle in sorted(needles, key=len, reverse=True):
-        text = text.replace(needle, REDACTED)
+    return sorted(needles, key=len, reverse=True)
+
+
+def scrub(text: str, needles: Iterable[str]) -> str:
+    """Replace each needle (from `redaction_needles`) in `text` with "***"."""
+    for needle in needles:
+        if needle in text:
+            text = text.replace(needle, REDACTED)
     return text

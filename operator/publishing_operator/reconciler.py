@@ -53,6 +53,7 @@ from publishing_operator.expo.models import Build, Submission
 from publishing_operator.history import RetentionLoop
 from publishing_operator.kube import KubeApi, KubeError
 from publishing_operator.limiter import Denial, LimitReason, StartLimiter
+from publishing_operator.logs import SCRUBBER
 from publishing_operator.metrics import Metrics, RetryReason, Stage
 from publishing_operator.settings import Settings
 
@@ -362,7 +363,7 @@ class Worker:
         ):
             return self.recheck_after()
         if check.ok:
-            self.credentials = check.credentials
+            self.remember(check.credentials)
             self.credential_failures = 0
             await self.commit(
                 status,
@@ -420,8 +421,14 @@ class Worker:
                     status, check, now, recheck_delay(self.credential_failures + 1).total_seconds()
                 )
                 return None
-            self.credentials = check.credentials
+            self.remember(check.credentials)
         return self.credentials
+
+    def remember(self, credentials: ResolvedCredentials | None) -> None:
+        """Cache the resolved credentials, and keep their values out of every log line."""
+        self.credentials = credentials
+        if credentials is not None:
+            SCRUBBER.register(credentials.secret_values())
 
     # -- Queued: the start slot ------------------------------------------------------------------
 

@@ -49,3 +49,26 @@ def test_plain_lines_append_the_resource() -> None:
     text = PlainFormatter().format(record(namespace="apps", resource="mobile-ios", attempt=1, phase="Queued"))
     assert text.endswith("phase Queued [apps/mobile-ios attempt=1 phase=Queued]")
     assert PlainFormatter().format(record()).endswith("phase Queued")
+
+
+def test_resolved_secret_values_never_reach_a_log_line() -> None:
+    import base64
+
+    from publishing_operator.logs import SCRUBBER
+
+    token = "expo-token-0a1b2c3d4e5f6a7b"
+    SCRUBBER.register([token])
+    leaky = record()
+    leaky.msg = f"library said: Authorization Bearer {token} / {base64.b64encode(token.encode()).decode()}"
+    leaky.args = ()
+    try:
+        raise RuntimeError(f"request failed for {token}")
+    except RuntimeError:
+        import sys
+
+        leaky.exc_info = sys.exc_info()
+    for formatter in (JsonFormatter(), PlainFormatter()):
+        text = formatter.format(leaky)
+        assert token not in text
+        assert base64.b64encode(token.encode()).decode() not in text
+        assert "***" in text
