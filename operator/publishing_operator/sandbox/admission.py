@@ -521,12 +521,19 @@ class CRDValidator:
     ) -> None:
         if value is None:
             return
-        for rule in self._rules.get(id(schema), ()):
-            if rule.transition and old is _NO_VALUE:
-                continue
-            error = self._evaluate(rule, value, old, schema, path, root=root)
-            if error is not None:
-                errors.append(error)
+        rules = [
+            rule for rule in self._rules.get(id(schema), ()) if not (rule.transition and old is _NO_VALUE)
+        ]
+        if rules:
+            # Every rule here sees the same `self` (and `oldSelf`): convert them to CEL once, not per rule.
+            view = _root_view if root else _same
+            this = to_cel(view(value), schema)
+            previous = to_cel(view(old), schema) if any(rule.transition for rule in rules) else None
+            for rule in rules:
+                activation = {"self": this, "oldSelf": previous} if rule.transition else {"self": this}
+                error = self._evaluate(rule, activation, schema, path)
+                if error is not None:
+                    errors.append(error)
         if isinstance(value, dict):
             props = schema.get("properties") or {}
             extra = schema.get("additionalProperties")
@@ -547,12 +554,8 @@ class CRDValidator:
                 self._run_rules(item, old_item, items, _index(path, i), errors)
 
     def _evaluate(
-        self, rule: _Rule, value: Json, old: Any, schema: Schema, path: str, *, root: bool
+        self, rule: _Rule, activation: dict[str, Any], schema: Schema, path: str
     ) -> FieldError | None:
-        view = _root_view if root else _same
-        activation: dict[str, Any] = {"self": to_cel(view(value), schema)}
-        if rule.transition:
-            activation["oldSelf"] = to_cel(view(old), schema)
         target = _join_field_path(path, rule.field_path) if rule.field_path else path
         shown_type = schema.get("type", "object")
         result: Any
