@@ -125,6 +125,10 @@ class KubernetesSecretReader:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    def use_headers(self, headers: Mapping[str, str]) -> None:
+        """New credentials after a re-login (a rotated token)."""
+        self._client.headers.update(headers)
+
     async def __aenter__(self) -> KubernetesSecretReader:
         return self
 

@@ -58,7 +58,7 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
     info = login(logger=logger, settings=settings)
     if info is None:
         raise kopf.PermanentError("no Kubernetes credentials: neither in-cluster nor a kubeconfig")
-    kube = KubeApi.from_connection_info(info)
+    kube = KubeApi.from_connection_info(info, relogin=lambda: login(logger=logger, settings=settings))
     limiter = StartLimiter(
         config.start_rate.count, config.start_rate.window, max_in_flight=config.max_in_flight
     )

@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import kopf
 
 from publishing_operator.api import GROUP, PLURAL, VERSION
-from publishing_operator.credentials import KubernetesSecretReader
+from publishing_operator.credentials import KubernetesSecretReader, SecretReadError
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +39,27 @@ class KubeError(Exception):
 
 
 class KubeApi:
-    def __init__(self, client: httpx.AsyncClient, secrets: KubernetesSecretReader | None = None) -> None:
+    """PublishingBuild writes, and Secret reads through credentials.py's reader (same server, same
+    credentials). On 401 it logs in again once (a rotated service-account token) and retries."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        secrets: KubernetesSecretReader | None = None,
+        relogin: Callable[[], kopf.ConnectionInfo | None] | None = None,
+    ) -> None:
         self._client = client
-        # Secrets are read by credentials.py's reader (same server and credentials).
         self.secrets = secrets or KubernetesSecretReader(str(client.base_url), headers=dict(client.headers))
+        self._relogin = relogin
 
     @classmethod
-    def from_connection_info(cls, info: kopf.ConnectionInfo, *, timeout: float = 30.0) -> KubeApi:
+    def from_connection_info(
+        cls,
+        info: kopf.ConnectionInfo,
+        *,
+        timeout: float = 30.0,
+        relogin: Callable[[], kopf.ConnectionInfo | None] | None = None,
+    ) -> KubeApi:
         """Same server, credentials and TLS as kopf's own login."""
         headers = {
             "Accept": "application/json",
@@ -55,11 +70,31 @@ class KubeApi:
         client = httpx.AsyncClient(
             base_url=info.server.rstrip("/"), headers=headers, verify=verify, timeout=timeout
         )
-        return cls(client)
+        return cls(client, KubernetesSecretReader.from_connection_info(info), relogin)
 
     async def aclose(self) -> None:
         await self._client.aclose()
         await self.secrets.aclose()
+
+    def _log_in_again(self) -> bool:
+        """Fresh credentials (e.g. the service-account token file was rotated); False if none."""
+        info = self._relogin() if self._relogin is not None else None
+        if info is None:
+            return False
+        headers = info.as_http_headers()
+        self._client.headers.update(headers)
+        self.secrets.use_headers(headers)
+        log.info("Kubernetes API answered 401: logged in again with fresh credentials")
+        return True
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        """credentials.SecretReader, with one re-login on 401."""
+        try:
+            return await self.secrets.read_secret(namespace, name)
+        except SecretReadError as exc:
+            if exc.status == 401 and self._log_in_again():
+                return await self.secrets.read_secret(namespace, name)
+            raise
 
     # -- PublishingBuilds ------------------------------------------------------------------------
 
@@ -101,6 +136,8 @@ class KubeApi:
         headers = {"Content-Type": content_type} if body is not None else {}
         try:
             response = await self._client.request(method, path, json=body, headers=headers)
+            if response.status_code == 401 and self._log_in_again():
+                response = await self._client.request(method, path, json=body, headers=headers)
         except httpx.HTTPError as exc:
             raise KubeError(f"{method} {path}: {type(exc).__name__}", 0) from None
         if response.status_code >= 400:

@@ -355,7 +355,7 @@ class Worker:
     async def check_credentials(
         self, spec: PublishingBuildSpec, status: PublishingBuildStatus, now: datetime
     ) -> float:
-        check = await resolve_credentials(self.ctx.kube.secrets, self.namespace, spec)
+        check = await resolve_credentials(self.ctx.kube, self.namespace, spec)
         if (
             check.ok
             and check.credentials is not None
@@ -415,7 +415,7 @@ class Worker:
     ) -> ResolvedCredentials | None:
         """Credentials for an in-flight step: cached in memory, re-read after a restart."""
         if self.credentials is None:
-            check = await resolve_credentials(self.ctx.kube.secrets, self.namespace, spec)
+            check = await resolve_credentials(self.ctx.kube, self.namespace, spec)
             if not check.ok:
                 await self.report_bad_credentials(
                     status, check, now, recheck_delay(self.credential_failures + 1).total_seconds()
