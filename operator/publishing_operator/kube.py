@@ -33,10 +33,6 @@ class KubeError(Exception):
         super().__init__(message)
         self.status = status
 
-    @property
-    def transient(self) -> bool:
-        return self.status == 0 or self.status == 429 or self.status >= 500
-
 
 class KubeApi:
     """PublishingBuild writes, and Secret reads through credentials.py's reader (same server, same

@@ -144,10 +144,6 @@ class Transition:
     events: tuple[Event, ...] = ()
     release_slot: bool = False  # the build left flight: free its in-flight limiter slot
 
-    @property
-    def phase(self) -> Phase | None:
-        return self.status.phase
-
 
 @dataclass
 class _Draft:

@@ -16,7 +16,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -50,7 +50,7 @@ from publishing_operator.durations import format_duration
 from publishing_operator.expo.client import ExpoClient
 from publishing_operator.expo.errors import ErrorKind, ExpoError
 from publishing_operator.expo.models import Build, Submission
-from publishing_operator.history import RetentionLoop
+from publishing_operator.history import RetentionLoop, utc_now
 from publishing_operator.kube import KubeApi, KubeError
 from publishing_operator.limiter import Denial, LimitReason, StartLimiter
 from publishing_operator.logs import SCRUBBER
@@ -69,10 +69,6 @@ TRANSIENT_BACKOFF_CAP = 30.0
 TELL_USER_AFTER = 3  # consecutive transient failures before status and an Event say so
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class OperatorContext:
     """What every worker shares. Lives in kopf's operator memo; memory is only a cache."""
@@ -82,7 +78,7 @@ class OperatorContext:
     limiter: StartLimiter
     circuit: CircuitBreaker
     http: httpx.AsyncClient  # one connection pool for every Expo token
-    clock: Callable[[], datetime] = utcnow
+    clock: Callable[[], datetime] = utc_now
     workers: dict[str, Worker] = field(default_factory=dict)
     seen_rv: dict[str, int] = field(default_factory=dict)  # newest resourceVersion seen per uid
     retention: RetentionLoop | None = None  # history limits and TTL (history.py)
@@ -111,11 +107,12 @@ class OperatorContext:
         if _rv(body) and _rv(body) < self.seen_rv.get(uid, 0):
             return  # an older copy than one we already have (e.g. the echo of our own write)
         self.seen_rv[uid] = max(self.seen_rv.get(uid, 0), _rv(body))
-        self.metrics.phases.set(uid, status_of(body).phase)
+        status = status_of(body)  # parsed once per event: the hot path of a busy cluster
+        self.metrics.phases.set(uid, status.phase)
         worker = self.workers.get(uid)
         if worker is not None:
             worker.update(body)
-        elif not self.stopping and needs_work(body):
+        elif not self.stopping and needs_work(body, status):
             worker = self.workers[uid] = Worker(self, body)
             worker.start()
 
@@ -137,10 +134,9 @@ class OperatorContext:
                 worker.wake.set()
 
 
-def needs_work(body: Mapping[str, Any]) -> bool:
+def needs_work(body: Mapping[str, Any], status: PublishingBuildStatus) -> bool:
     """Does this object need a worker? Finished objects only for labels, finalizers or a retry."""
     meta = body.get("metadata", {})
-    status = status_of(body)
     finalizers = meta.get("finalizers") or []
     if meta.get("deletionTimestamp"):
         return FINALIZER in finalizers
