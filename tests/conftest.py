@@ -4,6 +4,11 @@ import importlib.util
 
 pytest_plugins = [
     name
-    for name in ("tests.fixtures.kube", "tests.fixtures.expo", "tests.fixtures.operator")
+    for name in (
+        "tests.fixtures.confinement",
+        "tests.fixtures.kube",
+        "tests.fixtures.expo",
+        "tests.fixtures.operator",
+    )
     if importlib.util.find_spec(name) is not None
 ]

@@ -1,6 +1,7 @@
 """Expo's real published schema (API.md section 11), loaded once for the contract tests.
 
-Location: env PUBLISHING_EXPO_SCHEMA, else `../shared/expo/graphql.schema.json` next to the repo.
+Location: env PUBLISHING_EXPO_SCHEMA, else the vendored copy `tests/contract/expo/graphql.schema.json`
+(provenance and how to refresh it: `tests/contract/expo/PROVENANCE.md`).
 graphql-core 3.3's schema validation rejects Expo's schema ("Interface field Project.description is
 not deprecated, so implementation field App.description must not be deprecated", four fields); the
 schema is what Expo serves, so it is marked as already validated (`_validation_errors = []`) and
@@ -16,12 +17,12 @@ from pathlib import Path
 
 from graphql import GraphQLSchema, build_client_schema
 
-REPO = Path(__file__).resolve().parents[2]
+VENDORED = Path(__file__).resolve().parent / "expo" / "graphql.schema.json"
 
 
 def schema_path() -> Path:
     override = os.environ.get("PUBLISHING_EXPO_SCHEMA")
-    return Path(override) if override else REPO.parent / "shared" / "expo" / "graphql.schema.json"
+    return Path(override) if override else VENDORED
 
 
 @functools.cache
