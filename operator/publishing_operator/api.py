@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from publishing_operator import backoff
 from publishing_operator.durations import DURATION_PATTERN, parse_duration
 
 GROUP = "publishing.dev"
@@ -432,9 +433,13 @@ class Backoff(_Model):
 
     def delay(self, failures: int) -> timedelta:
         """The wait after the `failures`-th failed attempt (1 → initial, 2 → initial*factor, capped)."""
-        cap = self.max_delay.total_seconds()
-        seconds = self.initial_delay.total_seconds() * self.factor ** min(max(failures - 1, 0), 64)
-        return timedelta(seconds=min(seconds, cap))
+        seconds = backoff.exponential(
+            failures,
+            initial=self.initial_delay.total_seconds(),
+            cap=self.max_delay.total_seconds(),
+            factor=self.factor,
+        )
+        return timedelta(seconds=seconds)
 
 
 class RetrySpec(_Model):

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from publishing_operator import __version__
+from publishing_operator import __version__, backoff
 from publishing_operator.api import Platform, Workflow
 from publishing_operator.expo import archive, operations
 from publishing_operator.expo.errors import (
@@ -78,8 +78,8 @@ class RetryPolicy:
     max_retry_after: float = 30.0
 
     def backoff(self, retry: int, rng: random.Random) -> float:
-        base = min(self.cap, self.initial * self.factor ** (retry - 1))
-        return base * (1.0 - self.jitter * rng.random())
+        base = backoff.exponential(retry, initial=self.initial, cap=self.cap, factor=self.factor)
+        return backoff.spread(base, low=1.0 - self.jitter, high=1.0, rng=rng)
 
 
 @dataclass(frozen=True)
