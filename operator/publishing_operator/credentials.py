@@ -15,17 +15,13 @@ import base64
 import json
 import re
 from collections.abc import Mapping
-from datetime import timedelta
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from publishing_operator import backoff
 from publishing_operator.api import Platform, PublishingBuildSpec, Reason
 from publishing_operator.expo.models import AndroidSigning, AscApiKey, IosSigning, SigningMaterial
+from publishing_operator.private_keys import can_sign, load_private_key
 
 # Keys of the App Store Connect API key Secret (spec.submit.ios.apiKeySecretRef).
 ASC_KEY_ID = "key-id"
@@ -50,13 +46,9 @@ KEY_ID_RE = re.compile(r"^[0-9A-Z]{1,30}$")
 ISSUER_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 _PKCS8_HEADER = b"-----BEGIN PRIVATE KEY-----"
 _ENCRYPTED_HEADER = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
-_PROBE = b"publishing-operator credential check"
 # Binary files in the signing Secret are DER (a SEQUENCE, 0x30) or a JKS keystore (0xFEEDFEED).
 _DER_SEQUENCE = b"\x30"
 _JKS_MAGIC = b"\xfe\xed\xfe\xed"
-
-RECHECK_INITIAL = timedelta(seconds=5)
-RECHECK_MAX = timedelta(minutes=5)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -288,10 +280,10 @@ def _asc_key(secret: str, data: Mapping[str, bytes]) -> AscApiKey:
         raise _invalid(secret, ASC_PRIVATE_KEY, "is an encrypted private key; App Store Connect keys are not")
     if not pem.startswith(_PKCS8_HEADER):
         raise _invalid(secret, ASC_PRIVATE_KEY, not_p256)
-    private_key = _load_pem(pem)
+    private_key = load_private_key(pem)
     if not isinstance(private_key, ec.EllipticCurvePrivateKey) or private_key.curve.name != "secp256r1":
         raise _invalid(secret, ASC_PRIVATE_KEY, not_p256)
-    if not _ec_can_sign(private_key):
+    if not can_sign(private_key):
         raise _invalid(secret, ASC_PRIVATE_KEY, "holds a P-256 key that cannot produce a valid signature")
     return AscApiKey(key_p8=SecretStr(pem.decode("ascii")), key_id=key_id, issuer_id=issuer_id)
 
@@ -319,10 +311,10 @@ def _play_key(secret: str, key: str, raw: bytes) -> SecretStr:
     private_pem = document.get("private_key")
     if not isinstance(private_pem, str) or not private_pem.strip():
         raise _invalid(secret, key, 'has no RSA private key (field "private_key")')
-    private_key = _load_pem(private_pem.strip().encode("utf-8"))
+    private_key = load_private_key(private_pem.strip().encode("utf-8"))
     if not isinstance(private_key, rsa.RSAPrivateKey):
         raise _invalid(secret, key, 'field "private_key" is not an RSA private key in PEM form')
-    if not _rsa_can_sign(private_key):
+    if not can_sign(private_key):
         raise _invalid(
             secret, key, 'field "private_key" holds an RSA key that cannot produce a valid signature'
         )
@@ -388,42 +380,3 @@ def _binary(secret: str, data: Mapping[str, bytes], key: str, magics: tuple[byte
             secret, key, f"is not {what} (store the binary file, e.g. kubectl create secret --from-file)"
         )
     return base64.b64encode(raw).decode("ascii")
-
-
-def _load_pem(pem: bytes) -> PrivateKeyTypes | None:
-    try:
-        return serialization.load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        return None
-
-
-def _ec_can_sign(key: ec.EllipticCurvePrivateKey) -> bool:
-    try:
-        signature = key.sign(_PROBE, ec.ECDSA(hashes.SHA256()))
-        key.public_key().verify(signature, _PROBE, ec.ECDSA(hashes.SHA256()))
-    except (InvalidSignature, ValueError):
-        return False
-    return True
-
-
-def _rsa_can_sign(key: rsa.RSAPrivateKey) -> bool:
-    try:
-        signature = key.sign(_PROBE, padding.PKCS1v15(), hashes.SHA256())
-        key.public_key().verify(signature, _PROBE, padding.PKCS1v15(), hashes.SHA256())
-    except (InvalidSignature, ValueError):
-        return False
-    return True
-
-
-# ---------------------------------------------------------------------------------------------------
-# Re-checks
-# ---------------------------------------------------------------------------------------------------
-
-
-def recheck_delay(failures: int) -> timedelta:
-    """Wait before re-checking credentials after `failures` consecutive failed checks:
-    5 s, 10 s, 20 s, ... capped at 5 min (0 or less → 5 s)."""
-    seconds = backoff.exponential(
-        failures, initial=RECHECK_INITIAL.total_seconds(), cap=RECHECK_MAX.total_seconds()
-    )
-    return timedelta(seconds=seconds)

@@ -15,11 +15,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from publishing_operator.adapters.kube import SecretData, SecretReadError
 from publishing_operator.api import Platform, PublishingBuildSpec, Reason
+from publishing_operator.controller.credentials_step import recheck_delay
 from publishing_operator.controller.secrets import CredentialResolver
 from publishing_operator.credentials import (
     DEFAULT_IOS_TARGET_NAME,
     CredentialCheck,
-    recheck_delay,
 )
 
 NS = "team-a"

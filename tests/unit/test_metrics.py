@@ -16,8 +16,8 @@ from publishing_operator import lifecycle as lc
 from publishing_operator.api import Phase, Platform, PublishingBuildSpec, PublishingBuildStatus, Reason
 from publishing_operator.circuit import CircuitBreaker, CircuitState
 from publishing_operator.expo.archive import UPLOAD
-from publishing_operator.expo.client import RequestOutcome
 from publishing_operator.expo.operations import OPERATIONS
+from publishing_operator.expo.transport import RequestOutcome
 from publishing_operator.limiter import Denial, StartLimiter
 from publishing_operator.metrics import (
     OUTCOMES,

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from publishing_operator import backoff
 from publishing_operator import lifecycle as lc
 from publishing_operator.api import COND_CREDENTIALS, Reason
 from publishing_operator.controller.step_context import Handler, StepContext
 from publishing_operator.controller.worker import Worker
-from publishing_operator.credentials import CredentialCheck, ResolvedCredentials, recheck_delay
+from publishing_operator.credentials import CredentialCheck, ResolvedCredentials
 from publishing_operator.expo.errors import ErrorKind, ExpoError
 from publishing_operator.redaction import SCRUBBER
 
@@ -54,6 +55,19 @@ async def unless_unauthorized(sc: StepContext, handler: Handler) -> float | None
     sc.worker.credentials = None
     await sc.commit(lc.on_unauthorized(sc.status, sc.spec.expo.token_secret_ref.name, sc.lc_ctx()))
     return recheck_after(sc.worker)
+
+
+RECHECK_INITIAL = timedelta(seconds=5)
+RECHECK_MAX = timedelta(minutes=5)
+
+
+def recheck_delay(failures: int) -> timedelta:
+    """Wait before re-checking credentials after `failures` consecutive failed checks:
+    5 s, 10 s, 20 s, ... capped at 5 min (0 or less → 5 s)."""
+    seconds = backoff.exponential(
+        failures, initial=RECHECK_INITIAL.total_seconds(), cap=RECHECK_MAX.total_seconds()
+    )
+    return timedelta(seconds=seconds)
 
 
 def recheck_after(worker: Worker) -> float:

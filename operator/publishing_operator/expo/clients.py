@@ -8,7 +8,8 @@ from typing import Protocol
 
 import httpx
 
-from publishing_operator.expo.client import ExpoClient, RequestHook
+from publishing_operator.expo.client import ExpoClient
+from publishing_operator.expo.transport import RequestHook
 
 
 class ExpoClientFactory(Protocol):
