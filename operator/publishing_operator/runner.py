@@ -16,7 +16,14 @@ import kopf
 from publishing_operator import __version__
 from publishing_operator.logs import setup_logging
 from publishing_operator.metrics import Metrics, serve_metrics
-from publishing_operator.settings import Settings, SettingsError, add_flags, flags_from_args, load_settings
+from publishing_operator.settings import (
+    Settings,
+    SettingsError,
+    add_flags,
+    flags_from_args,
+    load_settings,
+    unknown_settings,
+)
 
 log = logging.getLogger("publishing_operator")
 
@@ -64,6 +71,8 @@ def main(args: argparse.Namespace) -> int:
         return 2
     setup_logging(settings.log_format, logging.DEBUG if args.verbose else logging.INFO)
     log.info("publishing-operator %s starting", __version__)
+    for warning in unknown_settings(os.environ):
+        log.warning("%s", warning)
     asyncio.run(operate(settings, kubeconfig=args.kubeconfig))
     log.info("publishing-operator stopped")
     return 0

@@ -30,6 +30,7 @@ from publishing_operator.settings import (
     env_name,
     flags_from_args,
     load_settings,
+    unknown_settings,
 )
 from publishing_testkit.kube_emulator.server import ApplyError, EmulatorHandle, load_manifests, serve_emulator
 from publishing_testkit.sandbox.artifacts import serve_artifacts
@@ -94,16 +95,34 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_flags(parser)
 
 
-def _sandbox_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """Sandbox defaults under the user's environment: fast polling, no fixed ports, plain logs."""
+# Stands for the simulator's URL while the flags are checked, before the simulator listens.
+SIMULATOR_URL_PLACEHOLDER = "http://127.0.0.1:1/graphql"
+
+
+def _sandbox_env(environ: Mapping[str, str], *, own_simulator: bool) -> dict[str, str]:
+    """Sandbox defaults under the user's environment: no fixed ports, plain logs; against the
+    sandbox's own (time-scaled, loopback) simulator also fast polling, below the production floors."""
     defaults = {
-        env_name("poll_build"): "2s",
-        env_name("poll_submission"): "2s",
         env_name("metrics_port"): "0",
         env_name("health_port"): "0",
         env_name("log_format"): "plain",
     }
+    if own_simulator:
+        defaults |= {
+            env_name("expo_simulator"): "true",
+            env_name("poll_build"): "2s",
+            env_name("poll_submission"): "2s",
+        }
     return {**defaults, **{key: value for key, value in environ.items() if value != ""}}
+
+
+def _sandbox_settings(args: argparse.Namespace, expo_url: str) -> Settings:
+    """The operator's settings: the sandbox's simulator at `expo_url` unless --expo-api-url says otherwise."""
+    flags = flags_from_args(args)
+    own_simulator = flags.get("expo_api_url") is None
+    if own_simulator:
+        flags["expo_api_url"] = expo_url
+    return load_settings(_sandbox_env(os.environ, own_simulator=own_simulator), flags)
 
 
 def _robot_tokens(examples: Path) -> set[str]:
@@ -203,10 +222,9 @@ def _start_operator(
     from publishing_operator.runner import operate
 
     del operate  # kopf loads here, before start() gives the thread at most 10 s to reach its loop
-    flags = flags_from_args(args)
-    if flags.get("expo_api_url") is None:
-        flags["expo_api_url"] = expo_url
-    settings = load_settings(_sandbox_env(os.environ), flags)
+    settings = _sandbox_settings(args, expo_url)
+    for warning in unknown_settings(os.environ):
+        log.warning("%s", warning)
     operator = OperatorThread(settings, kubeconfig)
     operator.start()
     return operator, f"running, Expo API {settings.expo_api_url} (log: {args.log_file})"
@@ -317,7 +335,7 @@ def main(args: argparse.Namespace) -> int:
         print("publishing-operator sandbox: --time-scale must be greater than 0", file=sys.stderr)
         return 2
     try:
-        load_settings(_sandbox_env(os.environ), flags_from_args(args))
+        _sandbox_settings(args, SIMULATOR_URL_PLACEHOLDER)
     except SettingsError as exc:
         print(f"publishing-operator sandbox: {exc}", file=sys.stderr)
         return 2
