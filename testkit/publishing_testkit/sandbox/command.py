@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 import aiohttp
 
-from publishing_operator.logs import PlainFormatter
+from publishing_operator.logs import PlainFormatter, quiet_libraries
 from publishing_operator.settings import (
     Settings,
     SettingsError,
@@ -138,15 +138,23 @@ def _robot_tokens(examples: Path) -> set[str]:
     return tokens
 
 
+class _NotInMainThread(logging.Filter):
+    """kopf warns that it ignores OS signals when not in the main thread: the sandbox runs it in a
+    thread on purpose (OperatorThread), so the warning would only worry the reader."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("OS signals are ignored")
+
+
 def _setup_logging(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, mode="w")
     handler.setFormatter(PlainFormatter())
+    handler.addFilter(_NotInMainThread())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
-    for noisy in ("httpx", "httpcore", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_libraries()
 
 
 @contextlib.asynccontextmanager
