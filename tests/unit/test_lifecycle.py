@@ -267,7 +267,7 @@ def test_unauthorized_returns_to_pending_without_using_an_attempt() -> None:
 def test_manual_retry_starts_a_fresh_budget() -> None:
     s = spec(submit=None)
     failed = observe(s, to_building(s), "ERRORED", error_code="EAS_BUILD_UNKNOWN_GRADLE_ERROR").status
-    t = lc.on_manual_retry(failed, "2026-11-27", ctx())
+    t = lc.on_manual_retry(s, failed, "2026-11-27", ctx())
     assert t.status.phase is Phase.PENDING
     assert t.status.retry_request == "2026-11-27"
     assert (t.status.attempt, t.status.build, t.status.completion_time) == (1, None, None)

@@ -106,7 +106,10 @@ REASONS: dict[Reason, ReasonInfo] = {
         COND_SUCCEEDED, _F, "The spec breaks a rule the operator enforces; fix it in a new resource."
     ),
     Reason.VALIDATED: ReasonInfo(
-        COND_CREDENTIALS, _T, "Every referenced Secret exists and holds well-formed credentials."
+        COND_CREDENTIALS,
+        _T,
+        "Every referenced Secret exists and holds well-formed credentials; Expo accepts or refuses the "
+        "token at the first EAS call.",
     ),
     Reason.SECRET_NOT_FOUND: ReasonInfo(
         COND_CREDENTIALS, _F, "A referenced Secret does not exist in the resource's namespace."

@@ -31,10 +31,16 @@ from publishing_operator.lifecycle.build import (
     on_build_rejected,
     on_build_started,
 )
-from publishing_operator.lifecycle.control import on_cancelling, on_manual_retry, on_nothing_to_cancel
+from publishing_operator.lifecycle.control import (
+    on_cancelling,
+    on_manual_retry,
+    on_nothing_to_cancel,
+    on_spec_observed,
+)
 from publishing_operator.lifecycle.steps import (
     Step,
     build_request_key,
+    cancel_requested,
     eas_work_in_flight,
     next_step,
     result_label,
@@ -47,7 +53,14 @@ from publishing_operator.lifecycle.submission import (
     on_submission_rejected,
     on_submission_started,
 )
-from publishing_operator.lifecycle.transitions import Ctx, Effects, Event, Transition, set_condition
+from publishing_operator.lifecycle.transitions import (
+    Ctx,
+    Effects,
+    Event,
+    Transition,
+    observed_generation_lags,
+    set_condition,
+)
 
 __all__ = [
     "BuildObservation",
@@ -58,8 +71,10 @@ __all__ = [
     "SubmissionObservation",
     "Transition",
     "build_request_key",
+    "cancel_requested",
     "eas_work_in_flight",
     "next_step",
+    "observed_generation_lags",
     "on_build_observed",
     "on_build_rejected",
     "on_build_started",
@@ -70,6 +85,7 @@ __all__ = [
     "on_nothing_to_cancel",
     "on_slot_denied",
     "on_slot_granted",
+    "on_spec_observed",
     "on_step_trouble",
     "on_submission_observed",
     "on_submission_rejected",
