@@ -8,6 +8,7 @@ the EAS queue. Every decision lives in `lifecycle`, every effect in `controller`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -16,6 +17,7 @@ import kopf
 
 from publishing_operator.adapters.events import KubeEvents
 from publishing_operator.adapters.kube import KubeApi
+from publishing_operator.adapters.login import KubeLogin
 from publishing_operator.api import GROUP, PLURAL, VERSION
 from publishing_operator.circuit import CircuitBreaker, CircuitState
 from publishing_operator.controller.context import OperatorContext
@@ -32,14 +34,18 @@ registry = kopf.OperatorRegistry()
 log = logging.getLogger("publishing_operator")
 
 
-def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """In-cluster service account first, then $KUBECONFIG / ~/.kube/config."""
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+def kube_login(memo: kopf.Memo) -> KubeLogin:
+    """The login `operate()` checked at start (token, certificate or exec plugin; adapters/login)."""
+    login: KubeLogin | None = memo.get("login")
+    if login is None:
+        login = memo["login"] = KubeLogin()
+    return login
 
 
 @kopf.on.login(registry=registry)
-async def on_login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    return login(**kwargs)
+async def on_login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    """kopf asks at start and again when its credentials expired or were refused (401)."""
+    return await asyncio.to_thread(kube_login(memo).for_kopf)  # a plugin may take seconds
 
 
 @kopf.on.startup(registry=registry)
@@ -57,10 +63,8 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
 
-    info = login(logger=logger, settings=settings)
-    if info is None:
-        raise kopf.PermanentError("no Kubernetes credentials: neither in-cluster nor a kubeconfig")
-    kube = KubeApi.from_connection_info(info, relogin=lambda: login(logger=logger, settings=settings))
+    login = kube_login(memo)
+    kube = KubeApi.from_connection_info(await asyncio.to_thread(login.current), relogin=login.fresh)
     metrics: Metrics = memo.get("metrics") or Metrics()
     circuit = CircuitBreaker(
         threshold=config.circuit_threshold, open_for=config.circuit_open_for.total_seconds()

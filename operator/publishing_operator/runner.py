@@ -14,6 +14,7 @@ import sys
 import kopf
 
 from publishing_operator import __version__
+from publishing_operator.adapters.login import KubeLogin, LoginError, check_access
 from publishing_operator.logs import setup_logging
 from publishing_operator.metrics import Metrics, serve_metrics
 from publishing_operator.settings import (
@@ -43,18 +44,23 @@ async def operate(
     stop: asyncio.Event | None = None,
     metrics: Metrics | None = None,
 ) -> None:
-    """Run the operator until `stop` is set (or SIGTERM / SIGINT when running in the main thread)."""
+    """Run the operator until `stop` is set (or SIGTERM / SIGINT when running in the main thread).
+
+    Raises LoginError before anything starts when the credentials cannot work (no kubeconfig,
+    a plugin that fails, a 401) or the API is still not usable after a minute of retrying."""
     from publishing_operator.handlers import registry  # kopf decorators register on import
 
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig
+    login = KubeLogin(kubeconfig)
+    await check_access(login, settings.namespaces)
     metrics = metrics or Metrics()
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
     # The metrics port binds before kopf starts: a taken port fails at once, not later.
     async with serve_metrics(metrics, settings.metrics_port):
         await kopf.operator(
             registry=registry,
-            memo=kopf.Memo(settings=settings, metrics=metrics),
+            memo=kopf.Memo(settings=settings, metrics=metrics, login=login),
             standalone=True,
             clusterwide=not settings.namespaces,
             namespaces=list(settings.namespaces),
@@ -73,6 +79,10 @@ def main(args: argparse.Namespace) -> int:
     log.info("publishing-operator %s starting", __version__)
     for warning in unknown_settings(os.environ):
         log.warning("%s", warning)
-    asyncio.run(operate(settings, kubeconfig=args.kubeconfig))
+    try:
+        asyncio.run(operate(settings, kubeconfig=args.kubeconfig))
+    except LoginError as exc:
+        log.error("cannot log in to Kubernetes: %s", exc)  # one line, no traceback: the cause is the input
+        return 1
     log.info("publishing-operator stopped")
     return 0
