@@ -17,7 +17,7 @@ import kopf
 
 from publishing_operator.adapters.events import KubeEvents
 from publishing_operator.adapters.kube import KubeApi
-from publishing_operator.adapters.login import KubeLogin
+from publishing_operator.adapters.login import KubeLogin, LoginError
 from publishing_operator.api import GROUP, PLURAL, VERSION
 from publishing_operator.circuit import CircuitBreaker, CircuitState
 from publishing_operator.controller.context import OperatorContext
@@ -32,6 +32,7 @@ from publishing_operator.settings import Settings
 
 registry = kopf.OperatorRegistry()
 log = logging.getLogger("publishing_operator")
+LOGIN_RETRY = 15.0  # seconds between tries when logging in again fails while running
 
 
 def kube_login(memo: kopf.Memo) -> KubeLogin:
@@ -44,8 +45,12 @@ def kube_login(memo: kopf.Memo) -> KubeLogin:
 
 @kopf.on.login(registry=registry)
 async def on_login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
-    """kopf asks at start and again when its credentials expired or were refused (401)."""
-    return await asyncio.to_thread(kube_login(memo).for_kopf)  # a plugin may take seconds
+    """kopf asks at start and again when its credentials expired or were refused (401). A login
+    that fails later (a plugin that cannot reach its identity provider) is retried, one line each."""
+    try:
+        return await asyncio.to_thread(kube_login(memo).for_kopf)  # a plugin may take seconds
+    except LoginError as exc:
+        raise kopf.TemporaryError(f"cannot log in to Kubernetes: {exc}", delay=LOGIN_RETRY) from None
 
 
 @kopf.on.startup(registry=registry)
