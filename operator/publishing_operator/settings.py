@@ -67,6 +67,22 @@ class Settings(BaseModel):
     circuit_open_for: timedelta = Field(
         timedelta(seconds=30), description="how long the open circuit waits before a probe"
     )
+    expo_timeout: timedelta = Field(
+        timedelta(seconds=30), description="timeout of each request to Expo's API"
+    )
+    clock_skew: timedelta = Field(
+        timedelta(seconds=20),
+        description="the largest clock difference between operator replicas that exactly-once start allows",
+    )
+    start_confirm_timeout: timedelta = Field(
+        timedelta(minutes=10),
+        description="how long a GitHub build whose create answer was lost may take to appear",
+    )
+    leader_election: bool = Field(
+        True, description="one active replica: lead through a coordination.k8s.io Lease (false: always act)"
+    )
+    lease_namespace: str = Field("", description="namespace of the leader-election Lease; empty = the pod's")
+    lease_name: str = Field("publishing-operator", description="name of the leader-election Lease")
     shutdown_grace: timedelta = Field(
         timedelta(seconds=25), description="grace for in-flight steps on SIGTERM"
     )
@@ -85,12 +101,23 @@ class Settings(BaseModel):
     def _rate(cls, value: Any) -> Any:
         return StartRate.parse(value) if isinstance(value, str) else value
 
-    @field_validator("poll_build", "poll_submission", "shutdown_grace", "circuit_open_for", mode="before")
+    @field_validator(
+        "poll_build",
+        "poll_submission",
+        "shutdown_grace",
+        "circuit_open_for",
+        "expo_timeout",
+        "clock_skew",
+        "start_confirm_timeout",
+        mode="before",
+    )
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value) if isinstance(value, str) else value
 
-    @field_validator("poll_build", "poll_submission", "circuit_open_for")
+    @field_validator(
+        "poll_build", "poll_submission", "circuit_open_for", "expo_timeout", "start_confirm_timeout"
+    )
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value.total_seconds() <= 0:

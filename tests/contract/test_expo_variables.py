@@ -20,7 +20,7 @@ from publishing_operator.expo.client import ExpoClient
 from publishing_operator.expo.models import AndroidSigning, AscApiKey, IosSigning, SigningMaterial
 from publishing_testkit.expo_simulator.server import SimulatorHandle
 from tests.contract.expo_schema import expo_schema
-from tests.fixtures.expo import EXPO_TOKEN, ArchiveServer, make_tarball
+from tests.fixtures.expo import EXPO_TOKEN, ArchiveServer, make_tarball, start_github_build
 
 APP = "0b1e8a52-8d8e-4c1b-9d2f-6a3f4e5d6c7b"
 
@@ -55,8 +55,14 @@ async def _exercise(client: ExpoClient, sim: SimulatorHandle, archive: ArchiveSe
             signing=signing[platform],
             request_key=f"key-{platform}",
         )
-    await client.start_github_build(
-        app_id=APP, platform=Platform.IOS, profile="p", git_ref="main", base_directory="app", request_key="gh"
+    await start_github_build(
+        client,
+        app_id=APP,
+        platform=Platform.IOS,
+        profile="p",
+        git_ref="main",
+        base_directory="app",
+        request_key="gh",
     )
     await client.find_builds(app_id=APP, platform=Platform.IOS, profile="production")
     await client.find_builds(app_id=APP, platform=Platform.ANDROID, profile=None)
@@ -104,7 +110,7 @@ async def test_client_variables_coerce_against_expo_schema(
 
     async with (
         httpx.AsyncClient(event_hooks={"request": [capture]}) as http,
-        ExpoClient(expo_simulator.graphql_url, EXPO_TOKEN, http=http, receipt_interval=0.01) as client,
+        ExpoClient(expo_simulator.graphql_url, EXPO_TOKEN, http=http) as client,
     ):
         await _exercise(client, expo_simulator, archive_server)
 

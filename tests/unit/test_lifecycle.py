@@ -122,7 +122,9 @@ def test_happy_path_with_submission_to_succeeded() -> None:
     assert finished.status.phase is Phase.SUBMITTING
     assert finished.effects.release_slot
     assert finished.status.submission is not None
-    assert finished.status.submission.request_key == f"{UID}.1.submit"
+    # Every request claims a new number: the build was request 1, its submission is request 2.
+    assert finished.status.submission.request_key == f"{UID}.2.submit"
+    assert finished.status.request_count == 2
     assert finished.status.completion_time is None
     assert lc.next_step(s, finished.status, T0) is lc.Step.START_SUBMISSION
 
@@ -198,10 +200,16 @@ def test_failed_submission_retries_the_submission_not_the_build() -> None:
     assert t.status.build is not None and t.status.build.id == "b1"
     assert t.status.submission is not None
     assert t.status.submission.id is None
-    assert t.status.submission.request_key == f"{UID}.2.submit"
+    # The retry's request key is claimed when the backoff is over, right before the create.
+    assert t.status.submission.request_key is None
     assert lc.next_step(s, t.status, T0) is lc.Step.WAIT_RETRY
     assert t.status.next_retry_time is not None
-    assert lc.next_step(s, t.status, t.status.next_retry_time) is lc.Step.START_SUBMISSION
+    assert lc.next_step(s, t.status, t.status.next_retry_time) is lc.Step.CLAIM_SUBMISSION
+    claimed = lc.on_claimed(t.status, "submission", "submission attempt 2", ctx(t.status.next_retry_time))
+    assert claimed.status.submission is not None
+    assert claimed.status.submission.request_key == f"{UID}.3.submit"
+    assert claimed.status.submission.requested_at == t.status.next_retry_time
+    assert lc.next_step(s, claimed.status, t.status.next_retry_time) is lc.Step.START_SUBMISSION
 
 
 def test_cancel_in_flight_goes_through_cancelling_to_cancelled() -> None:

@@ -24,6 +24,7 @@ class Reason(StrEnum):
     SUBMISSION_STARTING = "SubmissionStarting"
     SUBMISSION_IN_PROGRESS = "SubmissionInProgress"
     CANCELLING = "Cancelling"
+    CONFIRMING = "Confirming"
     # Succeeded=True
     SUCCEEDED = "Succeeded"
     # Succeeded=False
@@ -33,6 +34,7 @@ class Reason(StrEnum):
     TIMEOUT = "Timeout"
     CANCELLED = "Cancelled"
     INVALID_SPEC = "InvalidSpec"
+    UNCONFIRMED = "Unconfirmed"
     # CredentialsReady
     VALIDATED = "Validated"
     SECRET_NOT_FOUND = "SecretNotFound"
@@ -84,6 +86,12 @@ REASONS: dict[Reason, ReasonInfo] = {
     Reason.CANCELLING: ReasonInfo(
         COND_SUCCEEDED, _U, "Cancellation was requested; the EAS build or submission is being cancelled."
     ),
+    Reason.CONFIRMING: ReasonInfo(
+        COND_SUCCEEDED,
+        _U,
+        "The outcome of a create request is unknown (a lost answer, a restart, another operator); "
+        "the operator finds out before it creates anything.",
+    ),
     Reason.SUCCEEDED: ReasonInfo(
         COND_SUCCEEDED, _T, "The build finished and, when requested, the submission was accepted."
     ),
@@ -104,6 +112,12 @@ REASONS: dict[Reason, ReasonInfo] = {
     ),
     Reason.INVALID_SPEC: ReasonInfo(
         COND_SUCCEEDED, _F, "The spec breaks a rule the operator enforces; fix it in a new resource."
+    ),
+    Reason.UNCONFIRMED: ReasonInfo(
+        COND_SUCCEEDED,
+        _F,
+        "Expo may have started a build whose create answer was lost, and none appeared in time; "
+        "nothing more was created. Check Expo, then retry with the annotation.",
     ),
     Reason.VALIDATED: ReasonInfo(
         COND_CREDENTIALS, _T, "Every referenced Secret exists and holds well-formed credentials."

@@ -17,8 +17,16 @@ class ExpoClientFactory(Protocol):
 
 
 class ExpoClients:
-    def __init__(self, api_url: str, http: httpx.AsyncClient, on_request: RequestHook | None = None) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        http: httpx.AsyncClient,
+        on_request: RequestHook | None = None,
+        *,
+        timeout: float = 30.0,
+    ) -> None:
         self._api_url = api_url
+        self._timeout = timeout
         self._http = http
         self._on_request = on_request
         self._clients: dict[str, ExpoClient] = {}
@@ -29,7 +37,7 @@ class ExpoClients:
         client = self._clients.get(digest)
         if client is None:
             client = self._clients[digest] = ExpoClient(
-                self._api_url, token, http=self._http, on_request=self._on_request
+                self._api_url, token, http=self._http, on_request=self._on_request, timeout=self._timeout
             )
         return client
 

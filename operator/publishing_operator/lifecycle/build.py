@@ -13,11 +13,9 @@ from publishing_operator.api import (
     PublishingBuildSpec,
     PublishingBuildStatus,
     Reason,
-    SubmissionStatus,
 )
 from publishing_operator.lifecycle import eas
 from publishing_operator.lifecycle.control import finish_cancelled, retry_or_fail
-from publishing_operator.lifecycle.steps import submission_request_key
 from publishing_operator.lifecycle.transitions import Ctx, Transition, _Draft, draft
 
 
@@ -91,9 +89,7 @@ def _observe_build(spec: PublishingBuildSpec, d: _Draft, build: BuildObservation
             d.event(Reason.SUCCEEDED, f"Build {build.id} succeeded")
         else:
             store = "App Store Connect / TestFlight" if spec.submit.ios else "Google Play"
-            d.status.submission = SubmissionStatus(
-                request_key=submission_request_key(d.uid, attempt), requested_at=d.now
-            )
+            d.claim("submission")
             d.phase(Phase.SUBMITTING, Reason.SUBMISSION_STARTING, f"Submitting build {build.id} to {store}")
     elif build.status == "ERRORED":
         d.release_slot = True
