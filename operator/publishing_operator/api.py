@@ -58,6 +58,10 @@ GIT_REF_PATTERN = r"^[^\s]+$"
 RELATIVE_PATH_PATTERN = r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$"
 URL_PATTERN = r"^https?://[^\s]+$"
 SHA256_PATTERN = r"^[a-f0-9]{64}$"
+
+# The error code of a source refused by the operator's own policy (egress.py), not by Expo: the
+# lifecycle fails such an attempt with Reason.SOURCE_NOT_ALLOWED instead of BuildFailed.
+SOURCE_NOT_ALLOWED_CODE = "SOURCE_NOT_ALLOWED"
 ASC_APP_ID_PATTERN = r"^[0-9]{1,30}$"
 TRACK_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9:._-]*$"
 CONDITION_TYPE_PATTERN = (
@@ -192,6 +196,7 @@ class Reason(StrEnum):
     TIMEOUT = "Timeout"
     CANCELLED = "Cancelled"
     INVALID_SPEC = "InvalidSpec"
+    SOURCE_NOT_ALLOWED = "SourceNotAllowed"
     # CredentialsReady
     VALIDATED = "Validated"
     SECRET_NOT_FOUND = "SecretNotFound"
@@ -263,6 +268,11 @@ REASONS: dict[Reason, ReasonInfo] = {
     ),
     Reason.INVALID_SPEC: ReasonInfo(
         COND_SUCCEEDED, _F, "The spec breaks a rule the operator enforces; fix it in a new resource."
+    ),
+    Reason.SOURCE_NOT_ALLOWED: ReasonInfo(
+        COND_SUCCEEDED,
+        _F,
+        "The archive source breaks the operator's archive source policy (PUBLISHING_ARCHIVE_* settings).",
     ),
     Reason.VALIDATED: ReasonInfo(
         COND_CREDENTIALS, _T, "Every referenced Secret exists and holds well-formed credentials."

@@ -30,6 +30,7 @@ from pydantic import SecretStr, ValidationError
 
 from publishing_operator import __version__
 from publishing_operator.api import Platform, Workflow
+from publishing_operator.egress import ArchivePolicy
 from publishing_operator.expo import archive, operations
 from publishing_operator.expo.errors import (
     ErrorKind,
@@ -49,6 +50,7 @@ from publishing_operator.expo.models import (
     UploadSession,
 )
 from publishing_operator.expo.operations import Operation
+from publishing_operator.guarded_http import guarded_client
 
 logger = logging.getLogger("publishing_operator.expo")
 
@@ -144,6 +146,7 @@ class ExpoClient:
         receipt_interval: float = 1.0,
         receipt_timeout: float = 90.0,
         upload_timeout: float = 600.0,
+        archive_policy: ArchivePolicy | None = None,
     ) -> None:
         self._url = _graphql_url(api_url)
         self._token = SecretStr(token)
@@ -158,6 +161,7 @@ class ExpoClient:
         self._receipt_interval = receipt_interval
         self._receipt_timeout = receipt_timeout
         self._upload_timeout = upload_timeout
+        self._archive_policy = archive_policy or ArchivePolicy()  # the secure defaults
 
     def __repr__(self) -> str:
         return f"ExpoClient(api_url={self._url!r})"
@@ -483,12 +487,19 @@ class ExpoClient:
 
     async def upload_archive(self, *, url: str, sha256: str | None, max_bytes: int = 2 * 1024**3) -> str:
         """Download the project tarball from `url`, check it, upload it to Expo; return its bucket key."""
-        # A separate HTTP client: the Expo token must never travel to the archive host.
-        async with httpx.AsyncClient() as plain:
+        # Separate HTTP clients: the Expo token must never travel to the archive host, and the
+        # tenant's URL may only reach what the archive source policy allows (guarded_http.py).
+        async with guarded_client(self._archive_policy) as fetch:
             downloaded = await archive.download_archive(
-                plain, url, sha256=sha256, max_bytes=max_bytes, timeout=self._upload_timeout
+                fetch,
+                url,
+                policy=self._archive_policy,
+                sha256=sha256,
+                max_bytes=max_bytes,
+                timeout=self._upload_timeout,
             )
-            try:
+        try:
+            async with httpx.AsyncClient() as plain:
                 attempt = 0
                 while True:
                     attempt += 1
@@ -504,8 +515,8 @@ class ExpoClient:
                         continue
                     self._report_upload(started, "ok", 200, attempt)
                     return session.bucketKey
-            finally:
-                downloaded.close()
+        finally:
+            downloaded.close()
 
     def _report_upload(self, started: float, outcome: str, status: int | None, attempt: int) -> None:
         op = Operation(archive.UPLOAD, "", idempotent=True)
