@@ -95,7 +95,11 @@ class OperatorContext:
         client = self._clients.get(digest)
         if client is None:
             client = self._clients[digest] = ExpoClient(
-                self.settings.expo_api_url, token, http=self.http, on_request=self.metrics.expo_request
+                self.settings.expo_api_url,
+                token,
+                http=self.http,
+                on_request=self.metrics.expo_request,
+                archive_policy=self.settings.archive_policy,
             )
         return client
 
