@@ -28,8 +28,8 @@ from publishing_operator.expo.archive import download_archive
 from publishing_operator.expo.client import ExpoClient
 from publishing_operator.expo.errors import ExpoTransientError, ExpoUserError
 from publishing_operator.guarded_http import guarded_client
-from publishing_operator.sandbox.tls import issue
-from publishing_operator.simulator.server import SimulatorHandle
+from publishing_testkit.expo_simulator.server import SimulatorHandle
+from publishing_testkit.kube_emulator.tls import issue
 from tests.fixtures.egress import FakeResolver
 from tests.fixtures.expo import EXPO_TOKEN, ArchiveServer, make_tarball
 from tests.fixtures.operator import Stack, condition, phase, publishing_build
