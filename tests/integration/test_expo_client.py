@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from publishing_operator.api import Platform, Workflow
-from publishing_operator.expo.client import ExpoClient, RequestOutcome, RetryPolicy
+from publishing_operator.expo.client import ExpoClient
 from publishing_operator.expo.errors import (
     ErrorKind,
     ExpoAuthError,
@@ -26,6 +26,7 @@ from publishing_operator.expo.models import (
     SigningMaterial,
     SubmissionStatus,
 )
+from publishing_operator.expo.transport import RequestOutcome, RetryPolicy
 from publishing_testkit.expo_simulator.server import SimulatorHandle
 from publishing_testkit.expo_simulator.state import CallFault, FaultsRequest, OutcomeFault, fingerprint
 from tests.fixtures.expo import EXPO_TOKEN, RecordedSleeps

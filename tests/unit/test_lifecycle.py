@@ -19,20 +19,10 @@ from publishing_operator.api import (
     PublishingBuildStatus,
     Reason,
 )
+from tests.fixtures.builders import spec
 
 T0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 UID = "0f1e2d3c-aaaa-bbbb-cccc-000000000001"
-
-
-def spec(**overrides: Any) -> PublishingBuildSpec:
-    raw: dict[str, Any] = {
-        "app": {"projectId": "3f8c6c2e-1111-2222-3333-444455556666", "platform": "ios"},
-        "source": {"github": {"ref": "refs/tags/v1.4.2"}},
-        "expo": {"tokenSecretRef": {"name": "expo-robot"}},
-        "submit": {"ios": {"ascAppId": "1234567890", "apiKeySecretRef": {"name": "asc-api-key"}}},
-    }
-    raw.update(overrides)
-    return PublishingBuildSpec.model_validate(raw)
 
 
 def ctx(at: datetime = T0, generation: int = 1) -> lc.Ctx:
@@ -131,7 +121,7 @@ def test_happy_path_with_submission_to_succeeded() -> None:
 
     finished = observe(s, running.status, "FINISHED", artifact_url="https://x/app.ipa")
     assert finished.status.phase is Phase.SUBMITTING
-    assert finished.release_slot
+    assert finished.effects.release_slot
     assert finished.status.submission is not None
     assert finished.status.submission.request_key == f"{UID}.1.submit"
     assert finished.status.completion_time is None
@@ -181,7 +171,7 @@ def test_eas_refusing_the_build_fails_at_once_as_build_failed() -> None:
     assert failed.status.phase is Phase.FAILED
     assert cond(failed.status) == (ConditionStatus.FALSE, Reason.BUILD_FAILED)
     assert failed.status.message == "EAS refused the build: ENTITY_NOT_FOUND: no app"
-    assert failed.release_slot
+    assert failed.effects.release_slot
 
 
 def test_source_refused_by_the_archive_policy_fails_with_its_own_reason_and_text() -> None:
@@ -195,7 +185,7 @@ def test_source_refused_by_the_archive_policy_fails_with_its_own_reason_and_text
     assert failed.status.build is not None and failed.status.build.error_code is None
     assert [h.reason for h in failed.status.history] == [Reason.SOURCE_NOT_ALLOWED]
     assert [(e.reason, e.message, e.warning) for e in failed.events] == [("SourceNotAllowed", text, True)]
-    assert failed.release_slot
+    assert failed.effects.release_slot
     assert lc.result_label(failed.status.phase) == "failed"
 
 
@@ -254,7 +244,7 @@ def test_cancel_in_flight_goes_through_cancelling_to_cancelled() -> None:
     done = observe(s, pending.status, "CANCELED")
     assert done.status.phase is Phase.CANCELLED
     assert cond(done.status) == (ConditionStatus.FALSE, Reason.CANCELLED)
-    assert done.release_slot
+    assert done.effects.release_slot
 
 
 def test_cancel_before_anything_started_finishes_at_once() -> None:
