@@ -82,6 +82,7 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
             http,
             on_request=metrics.expo_request,
             timeout=config.expo_timeout.total_seconds(),
+            archive_policy=config.archive_policy,
         ),
         credentials=CredentialResolver(kube),
         metrics=metrics,

@@ -16,8 +16,10 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from publishing_operator.durations import format_duration, parse_duration
+from publishing_operator.egress import ArchivePolicy, parse_allow_list
 
 ENV_PREFIX = "PUBLISHING_"
+EMPTY_LIST_SHOWN = {"namespaces": "all"}  # what an empty list setting means, in --help
 
 
 class StartRate(BaseModel):
@@ -87,6 +89,14 @@ class Settings(BaseModel):
         timedelta(seconds=25), description="grace for in-flight steps on SIGTERM"
     )
     log_format: Literal["json", "plain"] = Field("json", description="log line format")
+    archive_allowed_hosts: tuple[str, ...] = Field(
+        (),
+        description="archive-URL hosts that may be internal: names, host:port, IPs or CIDRs, comma-separated",
+    )
+    archive_require_https: bool = Field(
+        True, description="archive URLs must be https, except to hosts in ARCHIVE_ALLOWED_HOSTS"
+    )
+    archive_require_sha256: bool = Field(False, description="every archive source must give its sha256")
 
     @field_validator("expo_api_url")
     @classmethod
@@ -131,6 +141,21 @@ class Settings(BaseModel):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
+    @field_validator("archive_allowed_hosts", mode="before")
+    @classmethod
+    def _allowed_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str | list | tuple):
+            return tuple(str(entry) for entry in parse_allow_list(value))  # canonical spelling
+        return value
+
+    @property
+    def archive_policy(self) -> ArchivePolicy:
+        return ArchivePolicy(
+            allowed=parse_allow_list(self.archive_allowed_hosts),
+            require_https=self.archive_require_https,
+            require_sha256=self.archive_require_sha256,
+        )
+
 
 class SettingsError(ValueError):
     """One line, naming the setting (as its environment variable or flag) and the bad value."""
@@ -151,8 +176,10 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         default = field.get_default(call_default_factory=True)
         if isinstance(default, timedelta):
             shown = format_duration(default)
+        elif isinstance(default, bool):
+            shown = str(default).lower()
         elif isinstance(default, tuple):
-            shown = ",".join(default) or "all"
+            shown = ",".join(default) or EMPTY_LIST_SHOWN.get(name, "none")
         else:
             shown = str(default)
         group.add_argument(

@@ -15,6 +15,7 @@ from graphql import GraphQLError, OperationDefinitionNode, parse
 from graphql.execution.values import get_variable_values
 
 from publishing_operator.api import Platform, Workflow
+from publishing_operator.egress import ArchivePolicy, parse_allow_list
 from publishing_operator.expo import operations
 from publishing_operator.expo.client import ExpoClient
 from publishing_operator.expo.models import AndroidSigning, AscApiKey, IosSigning, SigningMaterial
@@ -110,7 +111,12 @@ async def test_client_variables_coerce_against_expo_schema(
 
     async with (
         httpx.AsyncClient(event_hooks={"request": [capture]}) as http,
-        ExpoClient(expo_simulator.graphql_url, EXPO_TOKEN, http=http) as client,
+        ExpoClient(
+            expo_simulator.graphql_url,
+            EXPO_TOKEN,
+            http=http,
+            archive_policy=ArchivePolicy(allowed=parse_allow_list(archive_server.host_port)),
+        ) as client,
     ):
         await _exercise(client, expo_simulator, archive_server)
 

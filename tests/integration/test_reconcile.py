@@ -60,7 +60,7 @@ async def test_examples_reach_succeeded(stack: Stack, archive_server: ArchiveSer
         archive_example(archive_server),
     )
     stack.apply(ios, android, archive)
-    stack.operator()
+    stack.operator(archive_allowed_hosts=archive_server.host_port)
 
     done = {}
     for doc in (ios, android, archive):
@@ -339,7 +339,7 @@ async def test_crash_after_build_created_before_id_recorded(
     name = doc["metadata"]["name"]
     # The mutation is applied, then the answer is delayed: the operator dies before reading it.
     stack.fault(calls=[{"operation": "createAndroidBuild", "latency": 3.0}])
-    operator = stack.operator()
+    operator = stack.operator(archive_allowed_hosts=archive_server.host_port)
     stack.apply(doc)
     await stack.until(lambda: len(stack.expo.state.calls_of("createAndroidBuild")) == 1, what="create call")
     operator.kill()
@@ -347,7 +347,7 @@ async def test_crash_after_build_created_before_id_recorded(
     obj = await stack.get(name)
     assert obj is not None and "id" not in obj["status"]["build"]
 
-    stack.operator()
+    stack.operator(archive_allowed_hosts=archive_server.host_port)
     done = await stack.wait_phase(name, "Succeeded", "Failed", timeout=90)
     assert phase(done) == "Succeeded"
     assert len(stack.builds()) == 1

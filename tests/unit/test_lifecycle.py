@@ -11,6 +11,7 @@ from publishing_operator import lifecycle as lc
 from publishing_operator.api import (
     COND_CREDENTIALS,
     COND_SUCCEEDED,
+    SOURCE_NOT_ALLOWED_CODE,
     AttemptResult,
     ConditionStatus,
     Phase,
@@ -163,6 +164,31 @@ def test_user_error_fails_at_once_with_the_error_code() -> None:
         failed.status.build is not None and failed.status.build.error_code == "EAS_BUILD_UNKNOWN_GRADLE_ERROR"
     )
     assert any(e.warning and "EAS_BUILD_UNKNOWN_GRADLE_ERROR" in e.message for e in failed.events)
+
+
+def test_eas_refusing_the_build_fails_at_once_as_build_failed() -> None:
+    failed = lc.on_build_rejected(
+        to_building(spec()), error_code="ENTITY_NOT_FOUND", message="no app", ctx=ctx()
+    )
+    assert failed.status.phase is Phase.FAILED
+    assert cond(failed.status) == (ConditionStatus.FALSE, Reason.BUILD_FAILED)
+    assert failed.status.message == "EAS refused the build: ENTITY_NOT_FOUND: no app"
+    assert failed.effects.release_slot
+
+
+def test_source_refused_by_the_archive_policy_fails_with_its_own_reason_and_text() -> None:
+    text = "spec.source.archive.url is refused by the operator's archive source policy: ..."
+    failed = lc.on_build_rejected(
+        to_building(spec()), error_code=SOURCE_NOT_ALLOWED_CODE, message=text, ctx=ctx()
+    )
+    assert failed.status.phase is Phase.FAILED
+    assert cond(failed.status) == (ConditionStatus.FALSE, Reason.SOURCE_NOT_ALLOWED)
+    assert failed.status.message == text  # the policy's text alone: EAS never saw this build
+    assert failed.status.build is not None and failed.status.build.error_code is None
+    assert [h.reason for h in failed.status.history] == [Reason.SOURCE_NOT_ALLOWED]
+    assert [(e.reason, e.message, e.warning) for e in failed.events] == [("SourceNotAllowed", text, True)]
+    assert failed.effects.release_slot
+    assert lc.result_label(failed.status.phase) == "failed"
 
 
 def test_infra_errors_retry_with_backoff_then_exhaust() -> None:

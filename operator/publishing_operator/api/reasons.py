@@ -8,6 +8,10 @@ from typing import NamedTuple
 from publishing_operator.api.enums import ConditionStatus
 from publishing_operator.api.names import COND_CREDENTIALS, COND_SUCCEEDED
 
+# The error code of a source refused by the operator's own policy (egress.py), not by Expo: the
+# lifecycle fails such an attempt with Reason.SOURCE_NOT_ALLOWED instead of BuildFailed.
+SOURCE_NOT_ALLOWED_CODE = "SOURCE_NOT_ALLOWED"
+
 
 class Reason(StrEnum):
     """Condition reasons. `REASONS` below says which condition and status each belongs to."""
@@ -35,6 +39,7 @@ class Reason(StrEnum):
     CANCELLED = "Cancelled"
     INVALID_SPEC = "InvalidSpec"
     UNCONFIRMED = "Unconfirmed"
+    SOURCE_NOT_ALLOWED = "SourceNotAllowed"
     # CredentialsReady
     VALIDATED = "Validated"
     SECRET_NOT_FOUND = "SecretNotFound"
@@ -118,6 +123,11 @@ REASONS: dict[Reason, ReasonInfo] = {
         _F,
         "Expo may have started a build whose create answer was lost, and none appeared in time; "
         "nothing more was created. Check Expo, then retry with the annotation.",
+    ),
+    Reason.SOURCE_NOT_ALLOWED: ReasonInfo(
+        COND_SUCCEEDED,
+        _F,
+        "The archive source breaks the operator's archive source policy (PUBLISHING_ARCHIVE_* settings).",
     ),
     Reason.VALIDATED: ReasonInfo(
         COND_CREDENTIALS, _T, "Every referenced Secret exists and holds well-formed credentials."

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from publishing_operator.api import Platform, Workflow
+from publishing_operator.egress import ArchivePolicy
 from publishing_operator.expo import archive, operations
 from publishing_operator.expo.errors import (
     ErrorKind,
@@ -46,6 +47,7 @@ from publishing_operator.expo.transport import (
     RetryPolicy,
     Sleep,
 )
+from publishing_operator.guarded_http import guarded_client
 
 logger = logging.getLogger("publishing_operator.expo")
 
@@ -71,6 +73,7 @@ class ExpoClient:
         rng: random.Random | None = None,
         on_request: RequestHook | None = None,
         upload_timeout: float = 600.0,
+        archive_policy: ArchivePolicy | None = None,
     ) -> None:
         self._actor_id: str | None = None
         self._own_http = http is None
@@ -90,6 +93,7 @@ class ExpoClient:
         self._execute, self._model, self._dig, self._report = t.execute, t.model, t.dig, t.report
         self._retry, self._sleep, self._clock, self._rng = t.retry, t.sleep, t.clock, t.rng
         self._upload_timeout = upload_timeout
+        self._archive_policy = archive_policy or ArchivePolicy()  # the secure defaults
 
     def __repr__(self) -> str:
         return f"ExpoClient(api_url={self._transport.url!r})"
@@ -221,12 +225,19 @@ class ExpoClient:
 
     async def upload_archive(self, *, url: str, sha256: str | None, max_bytes: int = 2 * 1024**3) -> str:
         """Download the project tarball from `url`, check it, upload it to Expo; return its bucket key."""
-        # A separate HTTP client: the Expo token must never travel to the archive host.
-        async with httpx.AsyncClient() as plain:
+        # Separate HTTP clients: the Expo token must never travel to the archive host, and the
+        # tenant's URL may only reach what the archive source policy allows (guarded_http.py).
+        async with guarded_client(self._archive_policy) as fetch:
             downloaded = await archive.download_archive(
-                plain, url, sha256=sha256, max_bytes=max_bytes, timeout=self._upload_timeout
+                fetch,
+                url,
+                policy=self._archive_policy,
+                sha256=sha256,
+                max_bytes=max_bytes,
+                timeout=self._upload_timeout,
             )
-            try:
+        try:
+            async with httpx.AsyncClient() as plain:
                 attempt = 0
                 while True:
                     attempt += 1
@@ -242,8 +253,8 @@ class ExpoClient:
                         continue
                     self._report_upload(started, "ok", 200, attempt)
                     return session.bucketKey
-            finally:
-                downloaded.close()
+        finally:
+            downloaded.close()
 
     def _report_upload(self, started: float, outcome: str, status: int | None, attempt: int) -> None:
         op = Operation(archive.UPLOAD, "", idempotent=True)

@@ -8,6 +8,7 @@ from typing import Protocol
 
 import httpx
 
+from publishing_operator.egress import ArchivePolicy
 from publishing_operator.expo.client import ExpoClient
 from publishing_operator.expo.transport import RequestHook
 
@@ -24,11 +25,13 @@ class ExpoClients:
         on_request: RequestHook | None = None,
         *,
         timeout: float = 30.0,
+        archive_policy: ArchivePolicy | None = None,
     ) -> None:
         self._api_url = api_url
         self._timeout = timeout
         self._http = http
         self._on_request = on_request
+        self._archive_policy = archive_policy  # None: ExpoClient's secure defaults
         self._clients: dict[str, ExpoClient] = {}
 
     def for_token(self, token: str) -> ExpoClient:
@@ -37,7 +40,12 @@ class ExpoClients:
         client = self._clients.get(digest)
         if client is None:
             client = self._clients[digest] = ExpoClient(
-                self._api_url, token, http=self._http, on_request=self._on_request, timeout=self._timeout
+                self._api_url,
+                token,
+                http=self._http,
+                on_request=self._on_request,
+                timeout=self._timeout,
+                archive_policy=self._archive_policy,
             )
         return client
 
