@@ -12,10 +12,10 @@ UV_VERSION := 0.13.8
 CRANE_VERSION := v0.22.1
 BASE_IMAGE := python:3.11-slim-bookworm
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml testkit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./testkit
 	touch $(STAMP)
 
 ## run: the operator's main job on a machine with no cluster (emulated API + Expo simulator)
@@ -64,8 +64,8 @@ pin-base-image:
 	  && grep '^ARG PYTHON_IMAGE=' Dockerfile
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator tests bench
-	$(BIN)/ruff format --check operator tests bench
+	$(BIN)/ruff check operator testkit tests bench
+	$(BIN)/ruff format --check operator testkit tests bench
 	$(BIN)/mypy
 
 bench: $(STAMP)
