@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # publishing-operator: the production image. Only the operator and the packages it imports: the
-# dependencies come from requirements.lock (exact versions, every file's hash checked), the sandbox
-# and the simulators stay out (.dockerignore).
+# dependencies come from requirements.lock (exact versions, every file's hash checked); the test
+# tooling (testkit/) and everything else stay out of the build context (.dockerignore).
 #   docker build -t publishing-operator:0.1.0 .
 # tests/image/ checks this file without a Docker engine: hadolint, the layer order, and the lock
 # installed into a fresh virtual environment that starts the operator.

@@ -81,6 +81,6 @@ def test_build_context_holds_only_what_the_image_needs() -> None:
     assert {"pyproject.toml", "README.md", "requirements.lock", "requirements-build.lock"} <= files
     assert "operator/publishing_operator/runner.py" in files
     for path in files:
-        outside = ("tests/", "charts/", "deploy/", "bench/", "examples/", ".venv/", ".git/")
+        outside = ("testkit/", "tests/", "charts/", "deploy/", "bench/", "examples/", ".venv/", ".git/")
         assert not path.startswith(outside), path
-        assert "/sandbox/" not in path and "/simulator/" not in path and "__pycache__" not in path, path
+        assert "__pycache__" not in path and ".egg-info/" not in path, path

@@ -38,7 +38,7 @@ def test_runtime_lock_is_a_closure_with_hashes() -> None:
         assert pin.hashes, f"{name} has no hash"
         assert pin.via, f"{name} says nothing of why it is there"
         assert pin.via <= set(pins) | {PROJECT}, f"{name} is required by something unpinned: {pin.via}"
-    dev_only = {"pytest", "mypy", "ruff", "kmock", "cel-python", "graphql-core", "jsonschema"}
+    dev_only = {"pytest", "mypy", "ruff", "kmock", "cel-python", "graphql-core", "jsonschema", "kubernetes"}
     assert not dev_only & set(pins), "a development or sandbox package is in the runtime lock"
 
 

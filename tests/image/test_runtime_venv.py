@@ -3,7 +3,7 @@ virtual environment with no pip, the runtime lock installed into it (`--require-
 the wheel built from the Docker build context (`.dockerignore` applied) with the locked build tools,
 installed without dependencies. From it the operator starts and drives the examples to Succeeded
 against the emulated API and the Expo simulator: the lock holds everything the operator imports,
-and nothing of the sandbox is needed.
+and nothing of the test tooling (testkit/) is needed or present.
 
 Needs PyPI (pip downloads the locked files; its cache makes later runs quick).
 """
@@ -105,12 +105,11 @@ def run_in(env: ImageEnv, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_wheel_holds_the_operator_and_nothing_of_the_test_tooling(image_env: ImageEnv) -> None:
+def test_wheel_holds_the_operator_and_nothing_else(image_env: ImageEnv) -> None:
     names = zipfile.ZipFile(image_env.wheel).namelist()
     assert "publishing_operator/runner.py" in names and "publishing_operator/handlers.py" in names
-    tooling = ("publishing_operator/sandbox/", "publishing_operator/simulator/")
-    assert not [n for n in names if n.startswith(tooling)]
-    assert not [n for n in names if n.startswith("tests/")]
+    tops = {name.split("/")[0] for name in names}
+    assert tops == {"publishing_operator", f"publishing_operator-{__version__}.dist-info"}
 
 
 def test_environment_is_exactly_the_lock_plus_the_operator(image_env: ImageEnv) -> None:
@@ -135,11 +134,14 @@ def test_every_operator_module_imports_from_the_lock_alone(image_env: ImageEnv) 
     assert int(result.stdout) > 10
 
 
-def test_version_and_no_sandbox(image_env: ImageEnv) -> None:
+def test_version_and_only_the_operators_commands(image_env: ImageEnv) -> None:
     result = run_in(image_env, str(image_env.operator), "version")
     assert result.returncode == 0 and result.stdout.strip() == f"publishing-operator {__version__}"
-    sandbox = run_in(image_env, str(image_env.operator), "sandbox", "--help")
-    assert sandbox.returncode != 0 and "optional dependency" in sandbox.stderr
+    usage = run_in(image_env, str(image_env.operator), "--help")
+    assert usage.returncode == 0 and "run" in usage.stdout
+    assert "sandbox" not in usage.stdout and "expo-simulator" not in usage.stdout
+    testkit = run_in(image_env, str(image_env.python), "-I", "-c", "import publishing_testkit")
+    assert testkit.returncode != 0
 
 
 async def test_operator_from_the_image_environment_drives_builds_to_succeeded(
