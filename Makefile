@@ -67,6 +67,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check operator testkit tests bench
 	$(BIN)/ruff format --check operator testkit tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
