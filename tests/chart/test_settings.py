@@ -74,6 +74,7 @@ def test_every_setting_value_reaches_the_operator() -> None:
         "maxInFlight": 7,
         "pollBuild": "45s",
         "pollSubmission": "20s",
+        "maxConcurrentSteps": 8,
         "historySucceeded": 5,
         "historyFailed": 6,
         "metricsPort": 9191,
