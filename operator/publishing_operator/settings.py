@@ -20,8 +20,10 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from publishing_operator.durations import format_duration, parse_duration
+from publishing_operator.egress import ArchivePolicy, parse_allow_list
 
 ENV_PREFIX = "PUBLISHING_"
+EMPTY_LIST_SHOWN = {"namespaces": "all"}  # what an empty list setting means, in --help
 
 
 @dataclass(frozen=True)
@@ -55,12 +57,22 @@ BOUNDS: dict[str, Bounds] = {
     # A sliding window under a second is a burst, not a rate; over a day it is a quota (Expo's plan
     # limits and MAX_IN_FLIGHT are the tools for that).
     "start_rate": Bounds(_s(1), _s(86400), "the start-rate window is a rate, not a burst or a quota"),
+    # A shorter timeout turns a slow answer into an ambiguous one, which a create resolves with
+    # look-ups (more calls, not fewer); a request that may hang for more than 5 minutes holds its
+    # step, and the start claim it bounds (controller/claims.py), that long.
+    "expo_timeout": Bounds(_s(5), _s(300), "it bounds how long a build request may take"),
+    # Replica clocks further apart than 5 minutes break TLS and the API server's tokens already.
+    "clock_skew": Bounds(_s(0), _s(300), "clocks further apart break TLS already"),
+    # eas-cli waits up to 90 s (1 s x 90) for a build's background-job receipt: a shorter wait ends
+    # attempts Unconfirmed that were about to appear; a build missing for an hour is not coming.
+    "start_confirm_timeout": Bounds(_s(90), _s(3600), "eas-cli waits up to 90 s for a receipt"),
 }
 # Against a local, time-scaled Expo simulator (EXPO_SIMULATOR) every interval may be scaled down,
 # yet a simulator polled in a busy loop measures nothing: 10 ms stays the floor.
 SIMULATOR_FLOOR = timedelta(milliseconds=10)
 # RFC 1123 DNS label: what Kubernetes accepts as a namespace name.
 NAMESPACE_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+SUBDOMAIN_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 class StartRate(BaseModel):
@@ -116,10 +128,34 @@ class Settings(BaseModel):
     circuit_open_for: timedelta = Field(
         timedelta(seconds=30), description="how long the open circuit waits before a probe"
     )
+    expo_timeout: timedelta = Field(
+        timedelta(seconds=30), description="timeout of each request to Expo's API"
+    )
+    clock_skew: timedelta = Field(
+        timedelta(seconds=20),
+        description="the largest clock difference between operator replicas that exactly-once start allows",
+    )
+    start_confirm_timeout: timedelta = Field(
+        timedelta(minutes=10),
+        description="how long a GitHub build whose create answer was lost may take to appear",
+    )
+    leader_election: bool = Field(
+        True, description="one active replica: lead through a coordination.k8s.io Lease (false: always act)"
+    )
+    lease_namespace: str = Field("", description="namespace of the leader-election Lease; empty = the pod's")
+    lease_name: str = Field("publishing-operator", description="name of the leader-election Lease")
     shutdown_grace: timedelta = Field(
         timedelta(seconds=25), description="grace for in-flight steps on SIGTERM"
     )
     log_format: Literal["json", "plain"] = Field("json", description="log line format")
+    archive_allowed_hosts: tuple[str, ...] = Field(
+        (),
+        description="archive-URL hosts that may be internal: names, host:port, IPs or CIDRs, comma-separated",
+    )
+    archive_require_https: bool = Field(
+        True, description="archive URLs must be https, except to hosts in ARCHIVE_ALLOWED_HOSTS"
+    )
+    archive_require_sha256: bool = Field(False, description="every archive source must give its sha256")
 
     @field_validator("expo_api_url")
     @classmethod
@@ -145,12 +181,21 @@ class Settings(BaseModel):
     def _rate(cls, value: Any) -> Any:
         return StartRate.parse(value) if isinstance(value, str) else value
 
-    @field_validator("poll_build", "poll_submission", "shutdown_grace", "circuit_open_for", mode="before")
+    @field_validator(
+        "poll_build",
+        "poll_submission",
+        "shutdown_grace",
+        "circuit_open_for",
+        "expo_timeout",
+        "clock_skew",
+        "start_confirm_timeout",
+        mode="before",
+    )
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value) if isinstance(value, str) else value
 
-    @field_validator("poll_build", "poll_submission", "shutdown_grace", "circuit_open_for", "start_rate")
+    @field_validator(*BOUNDS)
     @classmethod
     def _bounded(cls, value: Any, info: ValidationInfo) -> Any:
         assert info.field_name is not None
@@ -170,6 +215,35 @@ class Settings(BaseModel):
                     "letters, digits and '-', starting and ending with a letter or digit)"
                 )
         return value
+
+    @field_validator("lease_namespace")
+    @classmethod
+    def _lease_namespace(cls, value: str) -> str:
+        if value and not NAMESPACE_PATTERN.match(value):
+            raise ValueError(f"{value!r} is not a namespace name (an RFC 1123 label)")
+        return value
+
+    @field_validator("lease_name")
+    @classmethod
+    def _lease_name(cls, value: str) -> str:
+        if not SUBDOMAIN_PATTERN.match(value) or len(value) > 253:
+            raise ValueError(f"{value!r} is not an object name (an RFC 1123 subdomain)")
+        return value
+
+    @field_validator("archive_allowed_hosts", mode="before")
+    @classmethod
+    def _allowed_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str | list | tuple):
+            return tuple(str(entry) for entry in parse_allow_list(value))  # canonical spelling
+        return value
+
+    @property
+    def archive_policy(self) -> ArchivePolicy:
+        return ArchivePolicy(
+            allowed=parse_allow_list(self.archive_allowed_hosts),
+            require_https=self.archive_require_https,
+            require_sha256=self.archive_require_sha256,
+        )
 
 
 def check_bounds(field: str, value: timedelta, *, simulator: bool) -> None:
@@ -223,8 +297,10 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         default = field.get_default(call_default_factory=True)
         if isinstance(default, timedelta):
             shown = format_duration(default)
+        elif isinstance(default, bool):
+            shown = str(default).lower()
         elif isinstance(default, tuple):
-            shown = ",".join(default) or "all"
+            shown = ",".join(default) or EMPTY_LIST_SHOWN.get(name, "none")
         else:
             shown = str(default)
         group.add_argument(

@@ -19,6 +19,7 @@ import threading
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -116,13 +117,18 @@ def _sandbox_env(environ: Mapping[str, str], *, own_simulator: bool) -> dict[str
     return {**defaults, **{key: value for key, value in environ.items() if value != ""}}
 
 
-def _sandbox_settings(args: argparse.Namespace, expo_url: str) -> Settings:
-    """The operator's settings: the sandbox's simulator at `expo_url` unless --expo-api-url says otherwise."""
+def _sandbox_settings(args: argparse.Namespace, expo_url: str, archive_host: str = "") -> Settings:
+    """The operator's settings: the sandbox's simulator at `expo_url` unless --expo-api-url says
+    otherwise; archive downloads allowed from the sandbox's own tarball host."""
     flags = flags_from_args(args)
     own_simulator = flags.get("expo_api_url") is None
     if own_simulator:
         flags["expo_api_url"] = expo_url
-    return load_settings(_sandbox_env(os.environ, own_simulator=own_simulator), flags)
+    env = _sandbox_env(os.environ, own_simulator=own_simulator)
+    # The sample tarballs are served on loopback: allow exactly that host:port (nothing else local).
+    allowed = flags.get("archive_allowed_hosts") or env.get(env_name("archive_allowed_hosts"), "")
+    flags["archive_allowed_hosts"] = ",".join(part for part in (allowed, archive_host) if part) or None
+    return load_settings(env, flags)
 
 
 def _robot_tokens(examples: Path) -> set[str]:
@@ -223,14 +229,14 @@ class OperatorThread:
 
 
 def _start_operator(
-    args: argparse.Namespace, expo_url: str, kubeconfig: Path
+    args: argparse.Namespace, expo_url: str, kubeconfig: Path, archive_host: str
 ) -> tuple[OperatorThread | None, str]:
     if args.no_operator:
         return None, "off (--no-operator)"
     from publishing_operator.runner import operate
 
     del operate  # kopf loads here, before start() gives the thread at most 10 s to reach its loop
-    settings = _sandbox_settings(args, expo_url)
+    settings = _sandbox_settings(args, expo_url, archive_host)
     for warning in unknown_settings(os.environ):
         log.warning("%s", warning)
     operator = OperatorThread(settings, kubeconfig)
@@ -285,7 +291,8 @@ async def run_sandbox(args: argparse.Namespace, out: TextIO, stop: asyncio.Event
         if artifacts.files:
             lines["Archive host"] = f"{artifacts.url}  (sample project tarballs for archive-source examples)"
         try:
-            operator, lines["Operator"] = _start_operator(args, expo_url, kubeconfig)
+            archive_host = urlsplit(artifacts.url).netloc
+            operator, lines["Operator"] = _start_operator(args, expo_url, kubeconfig, archive_host)
         except SettingsError as exc:
             print(f"publishing-operator sandbox: {exc}", file=sys.stderr)
             return 2
