@@ -129,6 +129,11 @@ SIMULATOR_URL = "http://127.0.0.1:8787/graphql"
         ("SHUTDOWN_GRACE", "1h", "at most 10m"),
         ("START_RATE", "5/100ms", "at least 1s"),
         ("START_RATE", "5/48h", "at most 24h"),
+        ("EXPO_TIMEOUT", "1s", "at least 5s"),
+        ("EXPO_TIMEOUT", "10m", "at most 5m"),
+        ("CLOCK_SKEW", "10m", "at most 5m"),
+        ("START_CONFIRM_TIMEOUT", "30s", "at least 1m30s"),
+        ("START_CONFIRM_TIMEOUT", "2h", "at most 1h"),
     ],
 )
 def test_intervals_below_their_floor_or_above_their_ceiling_are_refused(
@@ -196,6 +201,14 @@ def test_namespaces_must_be_rfc1123_labels(value: str) -> None:
         load_settings({"PUBLISHING_NAMESPACES": value})
     assert str(info.value).startswith(f"invalid setting PUBLISHING_NAMESPACES={value!r}: ")
     assert "RFC 1123" in str(info.value)
+
+
+def test_lease_names_must_be_kubernetes_names() -> None:
+    with pytest.raises(SettingsError, match=r"^invalid setting PUBLISHING_LEASE_NAMESPACE='Ops_NS': "):
+        load_settings({"PUBLISHING_LEASE_NAMESPACE": "Ops_NS"})
+    with pytest.raises(SettingsError, match=r"^invalid setting PUBLISHING_LEASE_NAME='my lease': "):
+        load_settings({"PUBLISHING_LEASE_NAME": "my lease"})
+    assert load_settings({"PUBLISHING_LEASE_NAME": "publishing-operator.canary"}).lease_name
 
 
 def test_misspelled_settings_are_named_with_the_closest_known_one() -> None:
