@@ -21,7 +21,8 @@ from publishing_operator.adapters.login import KubeLogin, LoginError
 from publishing_operator.api import GROUP, PLURAL, VERSION
 from publishing_operator.circuit import CircuitBreaker, CircuitState
 from publishing_operator.controller.context import OperatorContext
-from publishing_operator.controller.leadership import Leadership, lead, start_leader_election
+from publishing_operator.controller.leadership import Leadership, lead, own_namespace, start_leader_election
+from publishing_operator.controller.ledger import ReleaseLedger
 from publishing_operator.controller.retention import RetentionLoop
 from publishing_operator.controller.runtime import WorkerPool
 from publishing_operator.controller.secrets import CredentialResolver
@@ -77,7 +78,10 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
     http = httpx.AsyncClient(
         timeout=30.0, limits=httpx.Limits(max_connections=50)
     )  # one pool for every token
-    retention = RetentionLoop.from_settings(kube, config)
+    ledger = ReleaseLedger(
+        kube, namespace=config.lease_namespace or own_namespace(), name=f"{config.lease_name}-releases"
+    )
+    retention = RetentionLoop.from_settings(kube, config, before_delete=ledger.record)
     ctx = OperatorContext(
         settings=config,
         kube=kube,
@@ -92,10 +96,13 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
             on_request=metrics.expo_request,
             timeout=config.expo_timeout.total_seconds(),
             archive_policy=config.archive_policy,
+            # Polls of one token's builds wait up to a tenth of the poll interval for company.
+            batch_linger=min(config.poll_build.total_seconds() / 10, 2.0),
         ),
         credentials=CredentialResolver(kube),
         metrics=metrics,
         retention=retention,
+        ledger=ledger,
     )
     metrics.watch_limiter(ctx.limiter.snapshot)
     metrics.watch_circuit(circuit)

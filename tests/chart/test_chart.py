@@ -90,7 +90,9 @@ def test_default_render_has_exactly_the_expected_objects() -> None:
         ("CustomResourceDefinition", "publishingbuilds.publishing.dev"),
         ("Deployment", "publishing-operator"),
         ("Role", "publishing-operator-leader-election"),
+        ("Role", "publishing-operator-release-ledger"),
         ("RoleBinding", "publishing-operator-leader-election"),
+        ("RoleBinding", "publishing-operator-release-ledger"),
         ("Service", "publishing-operator-metrics"),
         ("ServiceAccount", "publishing-operator"),
     ]
