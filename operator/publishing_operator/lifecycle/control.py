@@ -104,14 +104,21 @@ def on_nothing_to_cancel(spec: PublishingBuildSpec, status: PublishingBuildStatu
 def on_manual_retry(
     spec: PublishingBuildSpec, status: PublishingBuildStatus, request: str, ctx: Ctx
 ) -> Transition:
-    """`publishing.dev/retry` changed. On a Failed or Cancelled resource: a fresh attempt budget.
-    Running or succeeded: refused with a Warning Event, noted once so it is not repeated.
+    """`publishing.dev/retry` changed. On a Failed or Cancelled resource, or one that skipped a
+    release the ledger says already shipped (AlreadyReleased): a fresh attempt budget. Running or
+    succeeded: refused with a Warning Event, noted once so it is not repeated.
 
     A spec.cancel already true belongs to the run that ended: the new run is not cancelled by it
     (spec.cancel false, then true again, cancels the new run)."""
     d = draft(status, ctx)
     d.status.retry_request = request
-    if status.phase not in (Phase.FAILED, Phase.CANCELLED):
+    finished = status.condition(COND_SUCCEEDED)
+    skipped = (
+        status.phase is Phase.SUCCEEDED
+        and finished is not None
+        and finished.reason == Reason.ALREADY_RELEASED
+    )
+    if status.phase not in (Phase.FAILED, Phase.CANCELLED) and not skipped:
         why = (
             "it already succeeded"
             if status.phase is Phase.SUCCEEDED
