@@ -128,12 +128,7 @@ class KubeApi:
 
     async def get_publishing_build(self, namespace: str, name: str) -> Body | None:
         """The object as stored now; None when it is gone."""
-        try:
-            return await self._request("GET", _pb_path(namespace, name))
-        except KubeError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return await self._get_optional(_pb_path(namespace, name))
 
     async def patch_status(
         self, namespace: str, name: str, patch: Mapping[str, Any], *, resource_version: str | None = None
@@ -195,12 +190,7 @@ class KubeApi:
     # -- Leases (leader election) -------------------------------------------------------------------
 
     async def get_lease(self, namespace: str, name: str) -> Body | None:
-        try:
-            return await self._request("GET", _lease_path(namespace, name))
-        except KubeError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return await self._get_optional(_lease_path(namespace, name))
 
     async def create_lease(self, namespace: str, body: Mapping[str, Any]) -> Body:
         """409 when someone created it first."""
@@ -213,12 +203,7 @@ class KubeApi:
     # -- ConfigMaps (the release ledger, in the operator's own namespace) -------------------------
 
     async def get_config_map(self, namespace: str, name: str) -> Body | None:
-        try:
-            return await self._request("GET", _core_path(namespace, "configmaps", name))
-        except KubeError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return await self._get_optional(_core_path(namespace, "configmaps", name))
 
     async def create_config_map(self, namespace: str, body: Mapping[str, Any]) -> Body:
         return await self._request("POST", _core_path(namespace, "configmaps"), dict(body))
@@ -233,6 +218,15 @@ class KubeApi:
         await self._request("POST", f"/api/v1/namespaces/{quote(namespace, safe='')}/events", dict(event))
 
     # -- plumbing ----------------------------------------------------------------------------------
+
+    async def _get_optional(self, path: str) -> Body | None:
+        """GET; None for 404."""
+        try:
+            return await self._request("GET", path)
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     async def _log_in_again(self, why: str) -> bool:
         """Fresh credentials (a rotated service-account token file, an exec plugin run again);
