@@ -20,11 +20,10 @@ from typing import Any
 import aiohttp.web
 import attrs
 import kmock
-import yaml
 from kmock._internal import rendering
 from multidict import CIMultiDict
 
-from publishing_testkit.kube_emulator import errors, protobuf, rbac, table
+from publishing_testkit.kube_emulator import bodies, errors, protobuf, rbac, table
 from publishing_testkit.kube_emulator.errors import ApiError, JsonObject
 from publishing_testkit.kube_emulator.patching import APPLY, JSON_PATCH, MERGE, STRATEGIC
 from publishing_testkit.kube_emulator.resources import ResourceType
@@ -111,9 +110,9 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
         data: Any = None
         if body and not raw.headers.get("Content-Type", "").startswith(PROTOBUF):
             try:
-                data = json.loads(body)
-            except ValueError:
-                data = None
+                data = bodies.decode_json(body)
+            except ApiError:
+                data = None  # answered with the 400 when the body is read for real
         api = parse_api_path(raw.path, self.state)
         resource = None
         if api is not None and api.version is not None:
@@ -331,25 +330,16 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
                 raise errors.unsupported_media_type(["application/json", "application/yaml"])
             return decoded
         if content_type in ("application/yaml", "application/x-yaml"):
-            try:
-                return yaml.safe_load(request.text)
-            except yaml.YAMLError as exc:
-                raise errors.bad_request(f"invalid YAML: {exc}") from None
-        try:
-            return json.loads(request.body or b"null")
-        except ValueError as exc:
-            raise errors.bad_request(f"invalid JSON in the request body: {exc}") from None
+            return bodies.decode_yaml(request.text)
+        return bodies.decode_json(request.body)
 
     def _patch_body(self, request: rendering.Request, content_type: str) -> Any:
         accepted = [JSON_PATCH, MERGE, APPLY, STRATEGIC]
         if content_type not in accepted:
             raise errors.unsupported_media_type(accepted)
-        try:
-            if content_type == APPLY:
-                return yaml.safe_load(request.text)
-            return json.loads(request.body or b"null")
-        except (ValueError, yaml.YAMLError) as exc:
-            raise errors.bad_request(f"invalid patch body: {exc}") from None
+        if content_type == APPLY:
+            return bodies.decode_yaml(request.text)
+        return bodies.decode_json(request.body)
 
     # ---- output --------------------------------------------------------------------------------
 
