@@ -218,7 +218,10 @@ class KubeApi:
             )
         if not response.content:
             return {}
-        result = response.json()
+        try:
+            result = response.json()
+        except ValueError:  # not JSON (a proxy's error page, a cut body): transient like a 5xx
+            raise KubeError(f"{method} {path}: a malformed answer (HTTP {response.status_code})", 0) from None
         return result if isinstance(result, dict) else {}
 
 

@@ -270,6 +270,9 @@ async def _dropped_connections(request: web.Request, handler: Handler) -> web.St
     except _Dropped:
         # The transport is already aborted; this response is never written.
         return web.Response(status=499)
+    except ConnectionResetError:
+        # The client went away mid-request (e.g. a SIGKILLed operator): nobody is left to answer.
+        return web.Response(status=499)
 
 
 def make_app(state: SimulatorState) -> web.Application:
