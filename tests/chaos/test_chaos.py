@@ -24,7 +24,7 @@ EXACTLY_ONCE = {
     "one-build-per-key": "a manual retry reuses the request key <uid>.1",
     "orphan-build": "a 401 on the stamp, or a lost create answer with a slow receipt, starts another build",
     "one-owner-per-build": "adoption by git ref and creation time takes another resource's un-stamped build",
-    "backwards": "a 401 before the build id is known sends Building back to Pending, dropping the request key",
+    "backwards": "a 401 before the build id is known sends Building back to Pending (request key dropped)",
 }
 
 
