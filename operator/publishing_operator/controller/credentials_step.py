@@ -53,8 +53,25 @@ async def unless_unauthorized(sc: StepContext, handler: Handler) -> float | None
         if exc.kind is not ErrorKind.AUTH:
             raise
     sc.worker.credentials = None
-    await sc.commit(lc.on_unauthorized(sc.status, sc.spec.expo.token_secret_ref.name, sc.lc_ctx()))
+    await sc.commit(
+        lc.on_unauthorized(
+            sc.status, sc.spec.expo.token_secret_ref.name, sc.lc_ctx(), nothing_sent=_holds_unsent_claim(sc)
+        )
+    )
+    sc.worker.fresh_key = None
     return recheck_after(sc.worker)
+
+
+def _holds_unsent_claim(sc: StepContext) -> bool:
+    """This process claimed the current request key and knows no create was sent for it (a create
+    refused outright keeps the claim fresh; an ambiguous one does not)."""
+    fresh = sc.worker.fresh_key
+    build, submission = sc.status.build, sc.status.submission
+    if fresh is None:
+        return False
+    if build is not None and fresh == build.request_key:
+        return not build.id and not build.receipt_id
+    return submission is not None and fresh == submission.request_key and not submission.id
 
 
 RECHECK_INITIAL = timedelta(seconds=5)
