@@ -2,20 +2,23 @@
 committed (so deleted resources are judged too), Expo's builds and submissions, the operator's logs,
 Events and `/metrics` scrapes. Pure functions: tests/chaos/test_invariants.py feeds them violations.
 
-Backwards, defined from the lifecycle (lifecycle/steps.py): within one attempt a resource moves
-forward through Pending < Queued < Building < Submitting < finished (Succeeded, Failed, Cancelled);
-the only ways back are a new attempt (attempt + 1, back to Queued or, for a submission retry,
-Submitting), a manual retry (a new `retryRequest`: Pending, attempt 1), and Queued -> Pending (its
-credentials became invalid before any EAS work). A finished resource stays finished; `attempt`
-never decreases; within one attempt the build's request key, build id and submission id, once set,
-never change or disappear; `attempt` never exceeds `spec.retry.maxAttempts`.
+Backwards, defined from the lifecycle (lifecycle/steps.py, lifecycle/requests.py): within one
+attempt a resource moves forward through Pending < Queued < Building < Submitting < finished
+(Succeeded, Failed, Cancelled); the only ways back are a new attempt (attempt + 1, back to Queued
+or, for a submission retry, Submitting), a manual retry (a new `retryRequest`: Pending, attempt 1),
+Queued -> Pending (its credentials became invalid before any EAS work), and Building -> Pending when
+the claimed request key provably created nothing (a 401 on the create itself: no EAS build carries
+the key). A finished resource stays finished; `attempt` never decreases; within one attempt a build
+or submission id, once known, never changes or disappears, and a request key is only replaced by a
+higher-numbered one (a new claim) when no EAS build carries the old one; `attempt` never exceeds
+`spec.retry.maxAttempts`.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,8 +193,28 @@ def request_keys(writes: Iterable[Written]) -> dict[str, str]:
     return keys
 
 
+def unconfirmed_refs(writes: Iterable[Written]) -> set[tuple[str, str]]:
+    """(git ref, platform) of every resource that ended Failed/Unconfirmed: Expo may have started a
+    build for it that the operator could not tell from another request's (lifecycle/requests.py)."""
+    found: set[tuple[str, str]] = set()
+    for written in writes:
+        status = written.status
+        reasons = {c.get("reason") for c in status.get("conditions") or [] if c.get("type") == "Succeeded"}
+        if status.get("phase") == "Failed" and "Unconfirmed" in reasons:
+            spec = written.obj.get("spec") or {}
+            ref = ((spec.get("source") or {}).get("github") or {}).get("ref")
+            platform = str((spec.get("app") or {}).get("platform", "")).upper()
+            if ref:
+                found.add((str(ref), platform))
+    return found
+
+
 def check_builds(builds: Sequence[Obj], writes: Sequence[Written]) -> Checks:
+    """At most one build per request key, none followed by two resources, none untracked. An
+    un-stamped build on the ref of a resource that ended Unconfirmed is counted apart: the operator
+    said it may exist and created nothing more (by design), but it runs with nobody following it."""
     checks = Checks()
+    unconfirmed = unconfirmed_refs(writes)
     owners = tracked_builds(writes)
     keys = request_keys(writes)
     names = {w.uid: w.name for w in writes}
@@ -215,11 +238,15 @@ def check_builds(builds: Sequence[Obj], writes: Sequence[Written]) -> Checks:
     for build in builds:
         build_id = str(build["id"])
         owned_by = owners.get(build_id, set())
+        unstamped_unconfirmed = not build.get("message") and (
+            (str(build.get("gitRef")), str(build.get("platform", "")).upper()) in unconfirmed
+        )
+        invariant = "unconfirmed-orphan" if unstamped_unconfirmed else "orphan-build"
         checks.check(
-            "orphan-build",
+            invariant,
             bool(owned_by) or build.get("status") in CANCELLED_BUILD,
             Violation(
-                "orphan-build",
+                invariant,
                 f"EAS build {build_id} ({build.get('status')}, message {build.get('message')!r}, ref "
                 f"{build.get('gitRef')!r}, created {build.get('createdAt')}) is in no resource's status",
                 keys.get(str(build.get("message") or "")),
@@ -273,7 +300,9 @@ def check_submissions(submissions: Sequence[Obj], writes: Sequence[Written]) -> 
 # ---- 3. no backwards transition; attempts bounded -------------------------------------------------
 
 
-def check_transitions(writes: Sequence[Written]) -> Checks:
+def check_transitions(writes: Sequence[Written], built_keys: Collection[str] = ()) -> Checks:
+    """`built_keys`: the request keys some EAS build carries (a key that built something is never
+    given up or replaced)."""
     checks = Checks()
     for uid, history in by_uid(writes).items():
         previous: dict[str, Any] | None = None
@@ -289,7 +318,7 @@ def check_transitions(writes: Sequence[Written]) -> Checks:
                 Violation("attempts", f"attempt {attempt} > maxAttempts {max_attempts}", written.name, uid),
             )
             if previous is not None and previous != status:
-                problem = backwards(previous, status)
+                problem = backwards(previous, status, built_keys)
                 checks.check(
                     "backwards",
                     problem is None,
@@ -305,10 +334,21 @@ def check_transitions(writes: Sequence[Written]) -> Checks:
     return checks
 
 
-def backwards(before: Mapping[str, Any], after: Mapping[str, Any]) -> str | None:
+def _key_number(key: Any) -> int:
+    """The claim number of a request key: `<uid>.<n>` or `<uid>.<n>.submit`."""
+    parts = str(key or "").split(".")
+    if parts and parts[-1] == "submit":
+        parts = parts[:-1]
+    return int(parts[-1]) if len(parts) > 1 and parts[-1].isdigit() else 0
+
+
+def backwards(
+    before: Mapping[str, Any], after: Mapping[str, Any], built_keys: Collection[str] = ()
+) -> str | None:
     """Why `before -> after` goes backwards, or None when it is a move the lifecycle allows."""
     p1, p2 = before.get("phase"), after.get("phase")
     a1, a2 = int(before.get("attempt") or 0), int(after.get("attempt") or 0)
+    old_build, new_build = before.get("build") or {}, after.get("build") or {}
     if after.get("retryRequest") != before.get("retryRequest") and p2 == "Pending" and a2 <= 1:
         return None  # a manual retry: a fresh attempt budget
     if a2 < a1:
@@ -317,19 +357,28 @@ def backwards(before: Mapping[str, Any], after: Mapping[str, Any]) -> str | None
         return None if p2 == p1 else f"finished {p1} -> {p2} (attempt {a1} -> {a2})"
     if a2 > a1:
         return None if RANK[p2] >= RANK["Queued"] else f"new attempt {a2} goes back to {p2}"
-    if RANK[p2] < RANK[p1] and not (p1 == "Queued" and p2 == "Pending"):
-        key = (before.get("build") or {}).get("requestKey")
-        given_up = f", request key {key} given up" if key and not (after.get("build") or {}) else ""
-        return f"{p1} -> {p2} within attempt {a1}{given_up}"
-    for block, fields in (("build", ("requestKey", "id")), ("submission", ("requestKey", "id"))):
+    key = old_build.get("requestKey")
+    if RANK[p2] < RANK[p1]:
+        if p1 == "Queued" and p2 == "Pending":
+            return None
+        unsent = p1 == "Building" and p2 == "Pending" and not old_build.get("id")
+        if unsent and not old_build.get("receiptId") and key not in built_keys:
+            return None  # the create itself was refused: the claim provably created nothing
+        given_up = f", request key {key} given up" if key and not new_build else ""
+        built = " (an EAS build carries it)" if key in built_keys else ""
+        return f"{p1} -> {p2} within attempt {a1}{given_up}{built}"
+    if p2 in FINISHED | {"Pending", "Queued"}:
+        return None
+    for block in ("build", "submission"):
         old, new = before.get(block) or {}, after.get(block) or {}
-        for name in fields:
-            if (
-                old.get(name)
-                and old.get(name) != new.get(name)
-                and p2 not in FINISHED | {"Pending", "Queued"}
-            ):
-                return f"{block}.{name} changed within attempt {a1}: {old.get(name)} -> {new.get(name)}"
+        if old.get("id") and old.get("id") != new.get("id"):
+            return f"{block}.id changed within attempt {a1}: {old.get('id')} -> {new.get('id')}"
+        old_key, new_key = old.get("requestKey"), new.get("requestKey")
+        if old_key and old_key != new_key:
+            if new_key and _key_number(new_key) <= _key_number(old_key):
+                return f"{block}.requestKey went back within attempt {a1}: {old_key} -> {new_key}"
+            if block == "build" and old_key in built_keys:
+                return f"build.requestKey {old_key} replaced by {new_key} though an EAS build carries it"
     return None
 
 

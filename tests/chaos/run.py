@@ -27,7 +27,6 @@ from typing import Any, TypeVar
 import httpx
 
 from publishing_operator.api import RETRY_ANNOTATION
-from publishing_operator.settings import Settings
 from publishing_testkit.expo_simulator.server import SimulatorThread
 from publishing_testkit.expo_simulator.state import CallRecord, FaultsRequest, SimulatorConfig
 from publishing_testkit.kube_emulator import ApiFault, EmulatorThread, emulator_in_thread, load_manifests
@@ -38,7 +37,7 @@ from publishing_testkit.sandbox.artifacts import serve_artifacts
 from tests.chaos import invariants as inv
 from tests.chaos.plan import Action, ChaosConfig, Plan, PlannedResource, make_plan
 from tests.fixtures.kube import CRDS_DIR, EXAMPLES_DIR
-from tests.fixtures.operator import EXAMPLE_TOKEN, OperatorProcess
+from tests.fixtures.operator import EXAMPLE_TOKEN, FAST_OPERATOR, OperatorProcess
 
 T = TypeVar("T")
 GROUP, VERSION, PLURAL = "publishing.dev", "v1alpha1", "publishingbuilds"
@@ -341,9 +340,15 @@ class _Run:
             "PUBLISHING_HISTORY_FAILED": "6",
             "PUBLISHING_SHUTDOWN_GRACE": "3s",
             "PUBLISHING_CIRCUIT_OPEN_FOR": "2s",
+            # The integration tests' claim windows (tests/fixtures/operator.py): one clock, short
+            # Expo timeouts, a lost GitHub create answer may take 20 s to appear.
+            "PUBLISHING_EXPO_TIMEOUT": FAST_OPERATOR["PUBLISHING_EXPO_TIMEOUT"],
+            "PUBLISHING_CLOCK_SKEW": FAST_OPERATOR["PUBLISHING_CLOCK_SKEW"],
+            "PUBLISHING_START_CONFIRM_TIMEOUT": FAST_OPERATOR["PUBLISHING_START_CONFIRM_TIMEOUT"],
+            # One operator, killed and restarted: a SIGKILLed leader's Lease would hold the next for 15 s.
+            "PUBLISHING_LEADER_ELECTION": "false",
+            "PUBLISHING_ARCHIVE_ALLOWED_HOSTS": "127.0.0.1",  # the run's artifact host serves tarballs
         }
-        if "archive_allowed_hosts" in Settings.model_fields:  # the archive source policy: allow loopback
-            settings["PUBLISHING_ARCHIVE_ALLOWED_HOSTS"] = "127.0.0.1"
         env = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHING_")}
         self.supervisor = Supervisor({**env, **settings}, kubeconfig, self.workdir, self.report)
         self.supervisor.start()
@@ -609,7 +614,8 @@ class _Run:
         checks.extend(inv.check_finished(planned, final, self.writes, self.deleted_by_user))
         checks.extend(inv.check_builds(builds, self.writes))
         checks.extend(inv.check_submissions(submissions, self.writes))
-        checks.extend(inv.check_transitions(self.writes))
+        built_keys = {str(b["message"]) for b in builds if b.get("message")}
+        checks.extend(inv.check_transitions(self.writes, built_keys))
         needles = inv.secret_needles(self.secrets)
         logs = self.supervisor.logs()
         checks.extend(inv.check_no_secrets(needles, "the operator log", logs.values()))

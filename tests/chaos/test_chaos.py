@@ -62,10 +62,15 @@ def test_the_run_was_as_hostile_as_planned(chaos_run: Report) -> None:
     assert sum(chaos_run.checks.made.values()) > 1000
 
 
+# Accepted by design, counted in the summary: a GitHub build request whose outcome stayed unknown ends
+# Unconfirmed and creates nothing more; the build Expo may have started runs without a resource.
+BY_DESIGN = {"unconfirmed-orphan"}
+
+
 def test_invariants_outside_the_exactly_once_protocol_hold(chaos_run: Report) -> None:
     """Every resource finished or deleted as asked, at most one live submission per build, attempts
     within maxAttempts, no Secret value in logs, Events, status or /metrics, no traceback, clean exits."""
-    others = [v for v in chaos_run.violations if v.invariant not in EXACTLY_ONCE]
+    others = [v for v in chaos_run.violations if v.invariant not in set(EXACTLY_ONCE) | BY_DESIGN]
     assert not others, explain(chaos_run, others)
     assert chaos_run.counts["settle_timeout"] == 0
 
