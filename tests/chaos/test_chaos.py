@@ -17,15 +17,12 @@ from tests.chaos.run import Report
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.timeout(600)]
 
-# Invariants that the exactly-once protocol keeps (the lead's part of issue 15), with the bugs that
-# break them today; each is reproduced deterministically in
-# tests/integration/test_exactly_once_reproductions.py.
-EXACTLY_ONCE = {
-    "one-build-per-key": "a manual retry reuses the request key <uid>.1",
-    "orphan-build": "a 401 on the stamp, or a lost create answer with a slow receipt, starts another build",
-    "one-owner-per-build": "adoption by git ref and creation time takes another resource's un-stamped build",
-    "backwards": "a 401 before the build id is known sends Building back to Pending (request key dropped)",
-}
+# Invariants that the exactly-once protocol keeps (controller/build_step.py, lifecycle/requests.py).
+# Before it was rebuilt, the first chaos runs broke each of them (reproduced one by one in
+# tests/integration/test_exactly_once_reproductions.py): a 401 on the stamp or a lost create answer
+# with a slow receipt started another build, adoption by git ref took another resource's build, a
+# 401 sent Building back to Pending and dropped the request key, a manual retry reused <uid>.1.
+EXACTLY_ONCE = {"one-build-per-key", "orphan-build", "one-owner-per-build", "backwards"}
 
 
 def explain(report: Report, violations: list[object]) -> str:
@@ -70,15 +67,11 @@ BY_DESIGN = {"unconfirmed-orphan"}
 def test_invariants_outside_the_exactly_once_protocol_hold(chaos_run: Report) -> None:
     """Every resource finished or deleted as asked, at most one live submission per build, attempts
     within maxAttempts, no Secret value in logs, Events, status or /metrics, no traceback, clean exits."""
-    others = [v for v in chaos_run.violations if v.invariant not in set(EXACTLY_ONCE) | BY_DESIGN]
+    others = [v for v in chaos_run.violations if v.invariant not in EXACTLY_ONCE | BY_DESIGN]
     assert not others, explain(chaos_run, others)
     assert chaos_run.counts["settle_timeout"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 15, exactly-once start (lead): " + "; ".join(EXACTLY_ONCE.values()),
-)
 def test_exactly_once_invariants_hold(chaos_run: Report) -> None:
     """At most one EAS build per request key, no orphan build, no build followed by two resources,
     no backwards transition."""
