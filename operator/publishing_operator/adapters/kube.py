@@ -169,7 +169,12 @@ class KubeApi:
     # -- Secrets ---------------------------------------------------------------------------------
 
     async def read_secret(self, namespace: str, name: str) -> SecretData | None:
-        """The Secret's data in `namespace` (the resource's own); None when it does not exist."""
+        """The Secret's data in `namespace` (the resource's own); None when it does not exist.
+
+        The name is one path segment whatever it says: `/` and `%` are escaped, and "." or ".."
+        (which an HTTP client resolves as dot segments, climbing out of `secrets/`) name no Secret."""
+        if name in (".", "..") or not name:
+            return None
         path = f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets/{quote(name, safe='')}"
         try:
             body = await self._request("GET", path)

@@ -196,6 +196,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
             namespace=namespace,
             name=name,
             subresource=subresource,
+            agent=raw.headers.get("User-Agent", ""),
         )
         plan = self.faults
         if plan.in_outage:

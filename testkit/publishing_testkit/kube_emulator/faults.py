@@ -71,6 +71,7 @@ class RequestRecord:
     namespace: str | None
     name: str | None
     subresource: str | None
+    agent: str = ""  # the User-Agent header: whose request it was
     fault: str | None = None  # the fault kind that answered it instead of the API
 
     def to_json(self) -> dict[str, object]:
@@ -84,6 +85,7 @@ class RequestRecord:
             "namespace": self.namespace,
             "name": self.name,
             "subresource": self.subresource,
+            "agent": self.agent,
             "fault": self.fault,
         }
 
