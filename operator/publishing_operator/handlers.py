@@ -19,7 +19,8 @@ from publishing_operator.adapters.kube import KubeApi
 from publishing_operator.api import GROUP, PLURAL, VERSION
 from publishing_operator.circuit import CircuitBreaker, CircuitState
 from publishing_operator.controller.context import OperatorContext
-from publishing_operator.controller.leadership import Leadership, lead, start_leader_election
+from publishing_operator.controller.leadership import Leadership, lead, own_namespace, start_leader_election
+from publishing_operator.controller.ledger import ReleaseLedger
 from publishing_operator.controller.retention import RetentionLoop
 from publishing_operator.controller.runtime import WorkerPool
 from publishing_operator.controller.secrets import CredentialResolver
@@ -68,7 +69,10 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
     http = httpx.AsyncClient(
         timeout=30.0, limits=httpx.Limits(max_connections=50)
     )  # one pool for every token
-    retention = RetentionLoop.from_settings(kube, config)
+    ledger = ReleaseLedger(
+        kube, namespace=config.lease_namespace or own_namespace(), name=f"{config.lease_name}-releases"
+    )
+    retention = RetentionLoop.from_settings(kube, config, before_delete=ledger.record)
     ctx = OperatorContext(
         settings=config,
         kube=kube,
@@ -87,6 +91,7 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
         credentials=CredentialResolver(kube),
         metrics=metrics,
         retention=retention,
+        ledger=ledger,
     )
     metrics.watch_limiter(ctx.limiter.snapshot)
     metrics.watch_circuit(circuit)

@@ -51,7 +51,10 @@ def test_a_wrong_value_fails_through_the_schema(values: dict[str, Any], message:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"replicaCount": 2}, "replicaCount > 1 is refused"),
+        (
+            {"replicaCount": 2, "settings": {"leaderElection": False}},
+            "replicaCount > 1 needs settings.leaderElection",
+        ),
         (
             {"metrics": {"serviceMonitor": {"enabled": True}, "podMonitor": {"enabled": True}}},
             "not both",
@@ -87,7 +90,9 @@ def test_default_render_has_exactly_the_expected_objects() -> None:
         ("CustomResourceDefinition", "publishingbuilds.publishing.dev"),
         ("Deployment", "publishing-operator"),
         ("Role", "publishing-operator-leader-election"),
+        ("Role", "publishing-operator-release-ledger"),
         ("RoleBinding", "publishing-operator-leader-election"),
+        ("RoleBinding", "publishing-operator-release-ledger"),
         ("Service", "publishing-operator-metrics"),
         ("ServiceAccount", "publishing-operator"),
     ]
@@ -211,3 +216,38 @@ def test_every_value_has_a_comment() -> None:
             uncommented.append(".".join([n for _, n in parents] + [name]))
         parents.append((indent, name))
     assert uncommented == [], uncommented
+
+
+def test_two_replicas_elect_a_leader_and_roll_without_a_gap() -> None:
+    """With leader election (the default) a second replica is a warm standby; an upgrade starts the
+    new pod first, and it leads once the old one releases the Lease on SIGTERM."""
+    manifests = render({"replicaCount": 2})
+    deployment = one(manifests, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}} in env
+    (role,) = [
+        m for m in manifests if m["kind"] == "Role" and m["metadata"]["name"].endswith("leader-election")
+    ]
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}
+    ]
+    single = one(render({"settings": {"leaderElection": False}}), "Deployment")
+    assert single["spec"]["strategy"] == {"type": "Recreate"}
+    assert not [
+        m
+        for m in render({"settings": {"leaderElection": False}})
+        if m["metadata"]["name"].endswith("leader-election")
+    ]
+
+
+def test_list_settings_are_comma_separated() -> None:
+    deployment = one(
+        render({"settings": {"archiveAllowedHosts": ["artifacts.internal", "10.1.0.0/16"]}}), "Deployment"
+    )
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["PUBLISHING_ARCHIVE_ALLOWED_HOSTS"] == "artifacts.internal,10.1.0.0/16"

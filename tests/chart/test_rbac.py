@@ -22,7 +22,7 @@ Rule = tuple[str, str, frozenset[str]]  # (apiGroup, resource, verbs)
 def readme_rules() -> dict[str, set[Rule]]:
     """README "RBAC" table: scope -> rules. Scopes: watched (ClusterRole, or a Role per watched
     namespace), cluster, namespaced-mode (ClusterRole, only with watchNamespaces), release-namespace."""
-    scope = r"(watched|cluster|namespaced-mode|release-namespace)"
+    scope = r"(watched|cluster|namespaced-mode|release-namespace|release-ledger)"
     row = rf"^\| {scope} \| `([^`]*)` \| `([^`]+)` \| ([a-z, ]+) \| .+ \|$"
     rows = re.findall(row, README, re.MULTILINE)
     assert rows, "README has no RBAC table"
@@ -64,7 +64,8 @@ def test_cluster_mode_grants_exactly_the_readme_rules() -> None:
     assert {name for _, name in bound_to_operator(docs, "ClusterRole")} == {"publishing-operator"}
     assert merged(bound_to_operator(docs, "ClusterRole").values()) == table["watched"] | table["cluster"]
     assert bound_to_operator(docs, "Role") == {
-        ("publishing-operator", "publishing-operator-leader-election"): table["release-namespace"]
+        ("publishing-operator", "publishing-operator-leader-election"): table["release-namespace"],
+        ("publishing-operator", "publishing-operator-release-ledger"): table["release-ledger"],
     }
 
 
@@ -78,6 +79,7 @@ def test_namespaced_mode_grants_exactly_the_readme_rules_per_namespace() -> None
         ("mobile", "publishing-operator"): table["watched"],
         ("games", "publishing-operator"): table["watched"],
         ("publishing-operator", "publishing-operator-leader-election"): table["release-namespace"],
+        ("publishing-operator", "publishing-operator-release-ledger"): table["release-ledger"],
     }
 
 
@@ -103,7 +105,12 @@ def test_no_wildcards_and_secrets_get_only(variant: str) -> None:
 
 def test_every_rule_in_the_templates_says_why() -> None:
     """Tekton's convention: a comment right above every rule."""
-    for template in ("rbac.yaml", "rbac-aggregated.yaml", "rbac-leader-election.yaml"):
+    for template in (
+        "rbac.yaml",
+        "rbac-aggregated.yaml",
+        "rbac-leader-election.yaml",
+        "rbac-release-ledger.yaml",
+    ):
         lines = (CHART / "templates" / template).read_text().splitlines()
         for number, line in enumerate(lines):
             if line.lstrip().startswith("- apiGroups:"):

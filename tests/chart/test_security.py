@@ -65,10 +65,17 @@ def test_pods_have_resources_probes_and_a_writable_tmp(variant: str) -> None:
         assert spec["enableServiceLinks"] is False
 
 
-def test_one_replica_and_recreate_so_two_operators_never_overlap() -> None:
+def test_one_replica_and_never_two_leading() -> None:
+    """One replica by default; an upgrade starts the new pod as a standby (leader election), or
+    stops the old one first when leader election is off."""
     deployment = one(render(), "Deployment")
     assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["PUBLISHING_LEADER_ELECTION"] == "true"
+    without = one(render({"settings": {"leaderElection": False}}), "Deployment")
+    assert without["spec"]["strategy"] == {"type": "Recreate"}
 
 
 def test_shutdown_fits_in_the_termination_grace() -> None:

@@ -315,7 +315,7 @@ async def test_crash_while_an_archive_create_is_in_flight_creates_once_under_a_n
     doc = archive_example(archive_server)
     name = doc["metadata"]["name"]
     stack.fault(calls=[{"operation": "createAndroidBuild", "latency": 3.0, "drop": "before"}])
-    operator = stack.operator()
+    operator = stack.operator(archive_allowed_hosts=archive_server.host_port)
     stack.apply(doc)
     await stack.until(lambda: len(stack.expo.state.calls_of("createAndroidBuild")) == 1, what="create call")
     operator.kill()
@@ -323,7 +323,7 @@ async def test_crash_while_an_archive_create_is_in_flight_creates_once_under_a_n
     assert before is not None
     key = before["status"]["build"]["requestKey"]
 
-    stack.operator()
+    stack.operator(archive_allowed_hosts=archive_server.host_port)
     done = await stack.wait_phase(name, "Succeeded", "Failed", timeout=90)
     assert phase(done) == "Succeeded"
     (build,) = stack.builds()

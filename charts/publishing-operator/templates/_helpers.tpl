@@ -82,9 +82,8 @@ settings.shutdownGrace, then closes its clients; kopf needs a few more seconds t
 
 {{/* Checks across values that values.schema.json cannot express. */}}
 {{- define "publishing-operator.validate" -}}
-{{- if gt (int .Values.replicaCount) 1 }}
-{{- /* leader election: the lead removes this check when the operator elects a leader. */}}
-{{- fail "replicaCount > 1 is refused: the operator does not elect a leader yet, and two active operators each start EAS builds" }}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.settings.leaderElection) }}
+{{- fail "replicaCount > 1 needs settings.leaderElection: without it every replica acts (no build is ever started twice, but the start-rate limit is per replica)" }}
 {{- end }}
 {{- if and .Values.metrics.serviceMonitor.enabled .Values.metrics.podMonitor.enabled }}
 {{- fail "enable metrics.serviceMonitor or metrics.podMonitor, not both: Prometheus would scrape the operator twice" }}

@@ -31,6 +31,7 @@ class Reason(StrEnum):
     CONFIRMING = "Confirming"
     # Succeeded=True
     SUCCEEDED = "Succeeded"
+    ALREADY_RELEASED = "AlreadyReleased"
     # Succeeded=False
     BUILD_FAILED = "BuildFailed"
     SUBMISSION_FAILED = "SubmissionFailed"
@@ -99,6 +100,12 @@ REASONS: dict[Reason, ReasonInfo] = {
     ),
     Reason.SUCCEEDED: ReasonInfo(
         COND_SUCCEEDED, _T, "The build finished and, when requested, the submission was accepted."
+    ),
+    Reason.ALREADY_RELEASED: ReasonInfo(
+        COND_SUCCEEDED,
+        _T,
+        "This exact release (namespace, name and spec) already shipped from a resource that history "
+        "limits or a TTL deleted; nothing was built again. Retry with the annotation to build anyway.",
     ),
     Reason.BUILD_FAILED: ReasonInfo(
         COND_SUCCEEDED, _F, "The EAS build failed with an error that retrying cannot fix."

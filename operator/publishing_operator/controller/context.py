@@ -12,6 +12,7 @@ from publishing_operator.adapters.events import EventSink
 from publishing_operator.adapters.kube import KubeApi
 from publishing_operator.circuit import CircuitBreaker
 from publishing_operator.clock import utc_now
+from publishing_operator.controller.ledger import ReleaseLedger
 from publishing_operator.controller.secrets import CredentialResolver
 from publishing_operator.expo.clients import ExpoClientFactory
 from publishing_operator.limiter import StartLimiter
@@ -46,6 +47,8 @@ class OperatorContext:
     metrics: Metrics = field(default_factory=Metrics)
     retention: Retention = field(default_factory=NoRetention)
     clock: Callable[[], datetime] = utc_now
+    # What already shipped (controller/ledger.py); None: no guard (tests of other things).
+    ledger: ReleaseLedger | None = None
     # The live resources this process works on (the worker pool's copies): the exactly-once start
     # asks which other resources of the same app and git ref have a GitHub build request open.
     live_objects: Callable[[], list[Mapping[str, Any]]] = no_objects

@@ -18,6 +18,7 @@ makes no decisions of its own.
 """
 
 from publishing_operator.lifecycle.admission import (
+    on_already_released,
     on_credentials,
     on_invalid_spec,
     on_slot_denied,
@@ -66,6 +67,7 @@ __all__ = [
     "eas_work_in_flight",
     "next_build_key",
     "next_step",
+    "on_already_released",
     "on_build_observed",
     "on_build_rejected",
     "on_build_started",

@@ -7,6 +7,7 @@ from datetime import datetime
 from publishing_operator.api import (
     COND_CREDENTIALS,
     COND_SUCCEEDED,
+    BuildStatus,
     ConditionStatus,
     Phase,
     PublishingBuildSpec,
@@ -23,6 +24,25 @@ def on_invalid_spec(status: PublishingBuildStatus, problem: str, ctx: Ctx) -> Tr
     d.event(
         Reason.INVALID_SPEC, f"Invalid spec: {problem}. Fix the manifest and create it again.", warning=True
     )
+    return d.done()
+
+
+def on_already_released(
+    status: PublishingBuildStatus, *, build_id: str | None, completed_at: str | None, ctx: Ctx
+) -> Transition:
+    """A new resource repeats a release that already shipped (the release ledger says so: its
+    predecessor was deleted by history limits or a TTL and re-created, e.g. by Argo CD)."""
+    d = draft(status, ctx)
+    when = f" on {completed_at}" if completed_at else ""
+    build = f" as EAS build {build_id}" if build_id else ""
+    message = (
+        f"Already released{build}{when} by an earlier resource of the same name and spec, since deleted "
+        "by history limits or a TTL; nothing was built again. Annotate publishing.dev/retry=<value> to "
+        "build it anyway"
+    )
+    d.status.build = BuildStatus(id=build_id) if build_id else None
+    d.phase(Phase.SUCCEEDED, Reason.ALREADY_RELEASED, message)
+    d.event(Reason.ALREADY_RELEASED, message)
     return d.done()
 
 
