@@ -101,6 +101,9 @@ async def test_a_spec_naming_another_namespace_reads_nothing_there(stack: Stack)
 # Namespace objects and of CRDs (kopf's scanning: it notices namespaces and CRDs that come later;
 # `settings.scanning.disabled` would drop both). Never a Secret, PublishingBuild or Event elsewhere.
 KOPF_CLUSTER_WIDE = {"namespaces", "customresourcedefinitions"}
+# The operator's own objects in its own namespace ("default" here): the release ledger (GitOps) and
+# the leader-election Lease. Nothing else there.
+OWN_OBJECTS = {("configmaps", "publishing-operator-releases"), ("leases", "publishing-operator")}
 
 
 async def test_with_watched_namespaces_the_operator_touches_nothing_elsewhere(
@@ -126,5 +129,9 @@ async def test_with_watched_namespaces_the_operator_touches_nothing_elsewhere(
         if record.namespace is None:
             assert record.resource is None or record.resource in KOPF_CLUSTER_WIDE, record
             assert record.verb in ("get", "list", "watch"), record
+        elif record.namespace == "default":
+            assert (record.resource, record.name) in OWN_OBJECTS or (
+                record.resource == "configmaps" and record.verb == "create"  # the ledger's first write
+            ), record
         else:
             assert record.namespace in ("tenant-a", "tenant-b"), record
