@@ -4,6 +4,8 @@ its summary (the counts the issue asks for) is printed at the end of the session
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
 
 import pytest
 
@@ -19,9 +21,14 @@ def ci_config() -> ChaosConfig:
     return ChaosConfig(seed=int(os.environ.get("PUBLISHING_CHAOS_SEED", "15")))
 
 
+LOGS = Path(__file__).resolve().parents[2] / ".tmp" / "chaos"  # kept after the run (git-ignored)
+
+
 @pytest.fixture(scope="session")
-def chaos_run(tmp_path_factory: pytest.TempPathFactory) -> Report:
-    report = run_chaos(ci_config(), tmp_path_factory.mktemp("chaos"))
+def chaos_run() -> Report:
+    config = ci_config()
+    workdir = LOGS / f"seed-{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    report = run_chaos(config, workdir)
     SUMMARIES.append(report.summary())
     return report
 

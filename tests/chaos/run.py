@@ -298,6 +298,7 @@ class _Run:
                         await scraper
                 await self._collect_last_writes()
                 self._check()
+                self._dump()
         self.report.seconds["total"] = time.monotonic() - started
         return self.report
 
@@ -592,6 +593,43 @@ class _Run:
             if phase not in inv.FINISHED or obj["metadata"].get("deletionTimestamp"):
                 return False
         return True
+
+    # -- what is kept for a post-mortem ----------------------------------------------------------------
+
+    def _dump(self) -> None:
+        """The plan, every committed status, Expo's builds, submissions and calls, the violations."""
+        out = self.workdir
+        (out / "plan.txt").write_text(f"{self.config}\n\n{self.plan.describe()}\n")
+        with (out / "writes.jsonl").open("w") as file:
+            for written in self.writes:
+                meta = written.obj.get("metadata", {})
+                record = {
+                    "type": written.type,
+                    "resource": written.name,
+                    "uid": written.uid,
+                    "rv": meta.get("resourceVersion"),
+                    "status": written.status,
+                }
+                file.write(json.dumps(record, default=str) + "\n")
+        state = self.expo.state
+        (out / "builds.json").write_text(json.dumps(state.describe_builds(), indent=1, default=str))
+        (out / "submissions.json").write_text(json.dumps(state.describe_submissions(), indent=1, default=str))
+        calls = [
+            {
+                "time": state.wall(c.time),
+                "operation": c.operation_name,
+                "http": c.http_status,
+                "fault": c.fault,
+            }
+            for c in state.calls
+        ]
+        (out / "expo-calls.json").write_text(json.dumps(calls, indent=1))
+        violations = [
+            {"invariant": v.invariant, "what": v.what, "resource": v.resource, **v.detail}
+            for v in self.report.violations
+        ]
+        (out / "violations.json").write_text(json.dumps(violations, indent=1, default=str))
+        (out / "summary.txt").write_text(self.report.summary() + "\n")
 
     # -- the invariants -------------------------------------------------------------------------------
 

@@ -11,8 +11,11 @@ Replay a run: PUBLISHING_CHAOS_SEED=N pytest tests/chaos; longer runs: python -m
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from tests.chaos.invariants import Violation
 from tests.chaos.run import Report
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.timeout(600)]
@@ -25,8 +28,13 @@ pytestmark = [pytest.mark.chaos, pytest.mark.integration, pytest.mark.timeout(60
 EXACTLY_ONCE = {"one-build-per-key", "orphan-build", "one-owner-per-build", "backwards"}
 
 
-def explain(report: Report, violations: list[object]) -> str:
-    return f"\n{report.summary()}\n" + "\n".join(f"  {v}" for v in violations[:30])
+def explain(report: Report, violations: list[Violation]) -> str:
+    lines = [f"\n{report.summary()}"]
+    for violation in violations[:30]:
+        lines.append(f"  {violation}")
+        detail = json.dumps(violation.detail, default=str)
+        lines.append(f"    {detail[:3000]}")
+    return "\n".join(lines)
 
 
 def test_the_run_was_as_hostile_as_planned(chaos_run: Report) -> None:

@@ -204,7 +204,8 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
             return _drop(raw)
         resumed_watch = watch and request.params.get("resourceVersion") not in (None, "", "0")
         kinds = ("error", "drop", "latency", "gone") if resumed_watch else ("error", "drop", "latency")
-        fault = plan.take(kinds, verb, resource, subresource, namespace)
+        agent = raw.headers.get("User-Agent", "")
+        fault = plan.take(kinds, verb, resource, subresource, namespace, agent, request.text)
         plan.journal.append(record(fault=fault.kind if fault else None))
         if fault is None:
             return None

@@ -42,16 +42,26 @@ class ApiFault(BaseModel):
     resource: str | None = None
     subresource: str | None = None
     namespace: str | None = None
+    agent: str | None = None  # a User-Agent prefix: only that client's requests (e.g. "publishing-operator")
+    body_contains: str | None = None  # only requests whose body holds this text (e.g. "requestKey")
     code: int = Field(503, ge=400, le=599)  # for `error`
     retry_after: int | None = Field(None, ge=0)  # for `error` (429, 503)
     when: Literal["before", "after"] = "before"  # for `drop`: before or after the write is applied
     seconds: float = Field(0.0, ge=0)  # for `outage` and `latency`
 
     def matches(
-        self, verb: str, resource: str | None, subresource: str | None, namespace: str | None
+        self,
+        verb: str,
+        resource: str | None,
+        subresource: str | None,
+        namespace: str | None,
+        agent: str = "",
+        body: str = "",
     ) -> bool:
         return (
-            (self.verb is None or self.verb == verb)
+            (self.agent is None or agent.startswith(self.agent))
+            and (self.body_contains is None or self.body_contains in body)
+            and (self.verb is None or self.verb == verb)
             and (self.resource is None or self.resource == resource)
             and (self.subresource is None or self.subresource == subresource)
             and (self.namespace is None or self.namespace == namespace)
@@ -126,10 +136,12 @@ class FaultPlan:
         resource: str | None,
         subresource: str | None,
         namespace: str | None,
+        agent: str = "",
+        body: str = "",
     ) -> ApiFault | None:
         """Consume one use of the first pending fault of `kinds` that matches the request."""
         for fault in self.pending:
-            if fault.kind in kinds and fault.matches(verb, resource, subresource, namespace):
+            if fault.kind in kinds and fault.matches(verb, resource, subresource, namespace, agent, body):
                 fault.count -= 1
                 if fault.count <= 0:
                     self.pending.remove(fault)
