@@ -417,7 +417,14 @@ class _Run:
                 await self._create(item)
             else:
                 await self._act(item)
-        while loop.time() - start < self.config.duration or self.supervisor.deferred:
+        while loop.time() - start < self.config.duration:
+            self._tick()
+            await asyncio.sleep(0.05)
+        with self._armed_lock:  # kills armed for a call that never came: they happen now, as planned
+            leftover, self._armed = self._armed, []
+        for _, _, restart_after, _ in leftover:
+            self.supervisor.kill_when_up(restart_after)
+        while self.supervisor.deferred:
             self._tick()
             await asyncio.sleep(0.05)
 
