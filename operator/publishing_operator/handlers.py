@@ -87,6 +87,8 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
             on_request=metrics.expo_request,
             timeout=config.expo_timeout.total_seconds(),
             archive_policy=config.archive_policy,
+            # Polls of one token's builds wait up to a tenth of the poll interval for company.
+            batch_linger=min(config.poll_build.total_seconds() / 10, 2.0),
         ),
         credentials=CredentialResolver(kube),
         metrics=metrics,

@@ -177,6 +177,14 @@ class GraphQLTransport:
 
     async def execute(self, op: Operation, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Run `op`, retrying transient failures if it is idempotent; return its `data`."""
+        data, _ = await self.execute_partial(op, variables)
+        return data
+
+    async def execute_partial(
+        self, op: Operation, variables: Mapping[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, ExpoError]]:
+        """Like `execute`; for an operation made of independent aliased fields (`op.partial`), an
+        error that names one of them in its `path` fails only that field: returned by alias."""
         attempt = 0
         while True:
             attempt += 1
@@ -193,7 +201,9 @@ class GraphQLTransport:
                 logger.debug("expo %s: retry %d in %.2fs after %s", op.name, attempt, wait, exc.kind.value)
                 await self.sleep(wait)
 
-    async def _request(self, op: Operation, variables: Mapping[str, Any], attempt: int) -> dict[str, Any]:
+    async def _request(
+        self, op: Operation, variables: Mapping[str, Any], attempt: int
+    ) -> tuple[dict[str, Any], dict[str, ExpoError]]:
         started = self.clock()
         status: int | None = None
         request_id: str | None = None
@@ -229,14 +239,14 @@ class GraphQLTransport:
                     http_status=status,
                     ambiguous=not op.idempotent,
                 )
-            data = self._parse(op, response, content, request_id)
+            data, field_errors = self._parse(op, response, content, request_id)
         except ExpoError as exc:
             self.report(
                 op, started, exc.kind.value.lower(), status, exc.request_id or request_id, attempt, exc
             )
             raise
         self.report(op, started, "ok", status, request_id, attempt, None)
-        return data
+        return data, field_errors
 
     def _transport_error(self, op: Operation, exc: httpx.TransportError) -> ExpoError:
         # A connection that never opened means Expo never saw the request: not ambiguous.
@@ -251,7 +261,7 @@ class GraphQLTransport:
 
     def _parse(
         self, op: Operation, response: httpx.Response, content: bytes, request_id: str | None
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], dict[str, ExpoError]]:
         status = response.status_code
         retry_after = _retry_after(response.headers.get("retry-after"), lambda: datetime.now(UTC))
         # A 5xx may come after Expo applied a mutation; 429 is refused up front.
@@ -261,6 +271,11 @@ class GraphQLTransport:
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             body = None
         errors = body.get("errors") if isinstance(body, dict) else None
+        partial_data = body.get("data") if isinstance(body, dict) else None
+        if op.partial and status < 400 and isinstance(partial_data, dict) and isinstance(errors, list):
+            by_field = self._field_errors(op, errors, request_id, status)
+            if by_field is not None:  # every error names its field: the others stand
+                return partial_data, by_field
         if isinstance(errors, list) and errors:
             first: dict[str, Any] = errors[0] if isinstance(errors[0], dict) else {}
             raw_ext = first.get("extensions")
@@ -308,7 +323,37 @@ class GraphQLTransport:
                 http_status=status,
                 ambiguous=not op.idempotent,
             )
-        return data
+        return data, {}
+
+    def _field_errors(
+        self, op: Operation, errors: list[Any], request_id: str | None, status: int
+    ) -> dict[str, ExpoError] | None:
+        """The errors of a partial answer by top-level field alias; None when one names none."""
+        out: dict[str, ExpoError] = {}
+        for error in errors:
+            path = error.get("path") if isinstance(error, dict) else None
+            if not (isinstance(path, list) and path and isinstance(path[0], str)):
+                return None
+            ext = error.get("extensions") if isinstance(error.get("extensions"), dict) else {}
+            code = _text(ext.get("errorCode")) or _text(ext.get("code"))
+            kind = classify_graphql_error(
+                error_code=code,
+                error_type=_text(ext.get("errorType")),
+                is_transient=ext.get("isTransient") is True,
+                http_status=None,
+            )
+            out.setdefault(
+                path[0][:200],
+                make_error(
+                    kind,
+                    _text(error.get("message"), MESSAGE_SHOWN) or "Expo returned an error",
+                    operation=op.name,
+                    error_code=code,
+                    request_id=_text(ext.get("requestId")) or request_id,
+                    http_status=status,
+                ),
+            )
+        return out
 
     def report(
         self,
