@@ -23,7 +23,14 @@ CREATES = (
     "CreateAndroidSubmission",
 )
 STAMPS = ("UpdateBuildMetadata",)
-LOOKUPS = ("BackgroundJobReceiptById", "AppBuilds", "BuildById", "BuildSubmissions", "SubmissionById")
+LOOKUPS = (
+    "BackgroundJobReceiptById",
+    "AppBuilds",
+    "BuildsById",
+    "BuildById",
+    "BuildSubmissions",
+    "SubmissionById",
+)
 CANCELS = ("CancelBuild", "CancelSubmission")
 UPLOADS = ("CreateUploadSession", "upload")
 EXPO_OPERATIONS = CREATES + STAMPS + LOOKUPS + CANCELS + UPLOADS
@@ -221,7 +228,8 @@ def _resource(rng: random.Random, config: ChaosConfig, index: int) -> PlannedRes
 
 # The operations the operator calls most, weighted so that most faults meet a call.
 _BUSY = (
-    ("BuildById", 4),
+    ("BuildsById", 4),
+    ("BuildById", 1),
     ("CreateGitHubBuild", 3),
     ("BackgroundJobReceiptById", 2),
     ("UpdateBuildMetadata", 2),

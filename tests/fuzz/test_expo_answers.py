@@ -54,6 +54,11 @@ OPERATIONS: dict[
     str, tuple[Callable[[ExpoClient], Awaitable[Any]], dict[str, Any], type | tuple[type, ...]]
 ] = {
     "get_build": (lambda c: c.get_build("b1"), {"builds": {"byId": BUILD}}, Build),
+    "get_builds": (
+        lambda c: c.get_builds(["b1", "b2"]),
+        {"b0": {"byId": BUILD}, "b1": {"byId": BUILD}},
+        dict,
+    ),
     "cancel_build": (lambda c: c.cancel_build("b1"), {"build": {"cancelBuild": BUILD}}, Build),
     "find_builds": (
         lambda c: c.find_builds(app_id="a", platform=Platform.IOS, profile="production"),

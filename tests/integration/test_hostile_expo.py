@@ -11,15 +11,18 @@ from tests.fixtures.operator import Stack, condition, phase, publishing_build
 pytestmark = pytest.mark.integration
 
 
+def both(field: str, value: object) -> dict[str, object]:
+    """A build's field in a poll's answer, alone (BuildById) or coalesced (BuildsById, alias b0)."""
+    return {f"builds.byId.{field}": value, f"b0.byId.{field}": value}
+
+
 def message(obj: dict[str, object]) -> str:
     return str((obj.get("status") or {}).get("message") or "")  # type: ignore[union-attr]
 
 
 async def test_an_unknown_build_state_is_followed_and_said(stack: Stack) -> None:
     stack.apply_example_secrets()
-    stack.fault(
-        calls=[{"operation": "BuildById", "count": 6, "rewrite": {"builds.byId.status": "AWAITING_RETRY"}}]
-    )
+    stack.fault(calls=[{"operation": "builds", "count": 6, "rewrite": both("status", "AWAITING_RETRY")}])
     stack.apply(publishing_build("new-state", submit=False))
     stack.operator()
     said = await stack.wait("new-state", lambda o: "AWAITING_RETRY" in message(o), timeout=60)
@@ -47,9 +50,7 @@ async def test_an_unknown_submission_state_is_followed_and_said(stack: Stack) ->
 async def test_a_build_stuck_in_an_unknown_state_ends_with_its_timeout(stack: Stack) -> None:
     stack.apply_example_secrets()
     stack.expo.state.configure({"build_seconds": 4000.0})  # 20 s: the timeout comes first
-    stack.fault(
-        calls=[{"operation": "BuildById", "count": 1000, "rewrite": {"builds.byId.status": "AWAITING_RETRY"}}]
-    )
+    stack.fault(calls=[{"operation": "builds", "count": 1000, "rewrite": both("status", "AWAITING_RETRY")}])
     stack.apply(publishing_build("stuck-state", submit=False, timeouts={"build": "4s"}))
     stack.operator()
     done = await stack.wait_phase("stuck-state", "Succeeded", "Failed", "Cancelled", timeout=90)
@@ -74,9 +75,13 @@ async def test_malformed_and_odd_answers_are_typed_errors_then_it_goes_on(stack:
     stack.apply_example_secrets()
     stack.fault(
         calls=[
-            {"operation": "BuildById", "count": 4, "body": "{"},
-            {"operation": "BuildById", "count": 2, "body": '{"data": {"builds": {"byId": [1, 2]}}}'},
-            {"operation": "BuildById", "count": 2, "rewrite": {"builds.byId.queuePosition": -5}},
+            {"operation": "builds", "count": 4, "body": "{"},
+            {
+                "operation": "builds",
+                "count": 2,
+                "body": '{"data": {"builds": {"byId": [1, 2]}, "b0": {"byId": [1]}}}',
+            },
+            {"operation": "builds", "count": 2, "rewrite": both("queuePosition", -5)},
         ]
     )
     stack.apply(publishing_build("odd-answers", submit=False))
