@@ -170,7 +170,12 @@ class KubeApi:
     # -- Secrets ---------------------------------------------------------------------------------
 
     async def read_secret(self, namespace: str, name: str) -> SecretData | None:
-        """The Secret's data in `namespace` (the resource's own); None when it does not exist."""
+        """The Secret's data in `namespace` (the resource's own); None when it does not exist.
+
+        The name is one path segment whatever it says: `/` and `%` are escaped, and "." or ".."
+        (which an HTTP client resolves as dot segments, climbing out of `secrets/`) name no Secret."""
+        if name in (".", "..") or not name:
+            return None
         path = f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets/{quote(name, safe='')}"
         try:
             body = await self._request("GET", path)
@@ -282,7 +287,10 @@ class KubeApi:
             )
         if not response.content:
             return {}
-        result = response.json()
+        try:
+            result = response.json()
+        except ValueError:  # not JSON (a proxy's error page, a cut body): transient like a 5xx
+            raise KubeError(f"{method} {path}: a malformed answer (HTTP {response.status_code})", 0) from None
         return result if isinstance(result, dict) else {}
 
 
