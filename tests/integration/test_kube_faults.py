@@ -43,13 +43,9 @@ async def test_status_writes_lost_after_they_were_applied(stack: Stack) -> None:
     assert stack.kube.handle.faults.injected["drop"] >= 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 15 (lead): the claim write (Queued -> Building with the request key) is applied but its "
-    "answer is lost; the process knows it sent no create, yet the attempt waits START_CONFIRM_TIMEOUT and "
-    "ends Failed/Unconfirmed ('the answer to the GitHub build request was lost') with no build at all",
-)
 async def test_a_lost_answer_to_the_claim_write_still_builds(stack: Stack) -> None:
+    """The claim write is applied but its answer lost: the status names this process as the claimant
+    (claimedBy) and the process knows it sent nothing, so it creates the build, once."""
     stack.apply_example_secrets()
     stack.apply(publishing_build("lost-claim", submit=False))
     stack.kube.fault(

@@ -213,8 +213,15 @@ class ExpoClient:
         }
         if base_directory:
             build_input["baseDirectory"] = base_directory
-        data = await self._execute(operations.CREATE_GITHUB_BUILD, {"buildInput": build_input})
-        return str(self._dig(operations.CREATE_GITHUB_BUILD, data, "githubApp", "createGitHubBuild", "id"))
+        op = operations.CREATE_GITHUB_BUILD
+        data = await self._execute(op, {"buildInput": build_input})
+        receipt_id = self._dig(op, data, "githubApp", "createGitHubBuild", "id")
+        if not isinstance(receipt_id, str) or not receipt_id or len(receipt_id) > 256:
+            # Expo accepted something: the build may exist, so the outcome is unknown.
+            raise make_error(
+                ErrorKind.UNKNOWN, "Expo answered without a receipt id", operation=op.name, ambiguous=True
+            )
+        return receipt_id
 
     async def github_build_from_receipt(self, receipt_id: str) -> str | None:
         """The build a GitHub build request created, once Expo has: its id; None while the request is
