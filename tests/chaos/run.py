@@ -332,6 +332,8 @@ class _Run:
         settings = {
             "PUBLISHING_EXPO_API_URL": self.expo.graphql_url,
             "KUBECONFIG": str(kubeconfig),
+            # A local, time-scaled simulator: the floors that protect api.expo.dev do not apply.
+            "PUBLISHING_EXPO_SIMULATOR": FAST_OPERATOR["PUBLISHING_EXPO_SIMULATOR"],
             "PUBLISHING_POLL_BUILD": "500ms",
             "PUBLISHING_POLL_SUBMISSION": "300ms",
             "PUBLISHING_START_RATE": "1000/60s",
