@@ -1,0 +1,206 @@
+"""Liveness and readiness verdicts, driven by a fake monotonic clock, and the probe endpoints over a
+real socket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from publishing_operator.health import STEP_TIMEOUT, WATCH_ECHO_TIMEOUT, Health, serve_health
+from publishing_operator.httpserve import start_http_server
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def health(clock: FakeClock) -> Health:
+    return Health(clock=clock)
+
+
+def obj(uid: str, rv: int | str) -> dict[str, Any]:
+    return {"metadata": {"uid": uid, "name": "app-1", "namespace": "team-a", "resourceVersion": str(rv)}}
+
+
+# -- the watch stream --------------------------------------------------------------------------------
+
+
+def test_a_quiet_operator_is_alive(health: Health, clock: FakeClock) -> None:
+    clock.advance(10 * WATCH_ECHO_TIMEOUT)  # no writes, no events: nothing to miss
+    assert health.liveness().ok
+
+
+def test_a_write_whose_event_never_comes_fails_liveness_after_the_timeout(
+    health: Health, clock: FakeClock
+) -> None:
+    health.note_write(obj("u1", 10))
+    clock.advance(WATCH_ECHO_TIMEOUT)
+    assert health.liveness().ok  # at the limit: still fine
+    clock.advance(1)
+    verdict = health.liveness()
+    assert not verdict.ok
+    assert not verdict.checks["watch"].ok and verdict.checks["workers"].ok
+    assert verdict.checks["watch"].detail.startswith("1 write(s) not seen on the watch yet, the oldest 301s")
+
+
+def test_the_echo_of_a_write_clears_it(health: Health, clock: FakeClock) -> None:
+    health.note_write(obj("u1", 10))
+    health.note_watch_event(obj("u1", 10))
+    clock.advance(2 * WATCH_ECHO_TIMEOUT)
+    assert health.liveness().ok
+    assert health.snapshot().unechoed_writes == 0
+
+
+def test_a_folded_later_event_clears_every_earlier_write(health: Health, clock: FakeClock) -> None:
+    # kopf may hand over only the latest of several events: its version covers the earlier writes.
+    health.note_write(obj("u1", 10))
+    health.note_write(obj("u1", 12))
+    health.note_watch_event(obj("u1", 15))
+    clock.advance(2 * WATCH_ECHO_TIMEOUT)
+    assert health.liveness().ok
+
+
+def test_an_older_event_leaves_later_writes_waiting(health: Health, clock: FakeClock) -> None:
+    health.note_write(obj("u1", 10))
+    clock.advance(100)
+    health.note_write(obj("u1", 12))
+    health.note_watch_event(obj("u1", 11))  # covers rv 10 only
+    snap = health.snapshot()
+    assert (snap.unechoed_writes, snap.echo_lag_seconds) == (1, 0.0)
+    clock.advance(WATCH_ECHO_TIMEOUT + 1)
+    assert not health.liveness().ok
+
+
+def test_an_event_that_beats_the_write_response_counts(health: Health, clock: FakeClock) -> None:
+    # The watch event of a write can arrive before the worker reads the write's response.
+    health.note_watch_event(obj("u1", 10))
+    health.note_write(obj("u1", 10))
+    clock.advance(2 * WATCH_ECHO_TIMEOUT)
+    assert health.liveness().ok
+
+
+def test_events_of_other_objects_do_not_echo_a_write(health: Health, clock: FakeClock) -> None:
+    health.note_write(obj("u1", 10))
+    health.note_watch_event(obj("u2", 99))
+    clock.advance(WATCH_ECHO_TIMEOUT + 1)
+    assert not health.liveness().ok
+
+
+def test_a_forgotten_object_awaits_nothing(health: Health, clock: FakeClock) -> None:
+    health.note_write(obj("u1", 10))
+    health.forget("u1")
+    clock.advance(2 * WATCH_ECHO_TIMEOUT)
+    assert health.liveness().ok
+
+
+def test_writes_without_a_comparable_version_are_not_tracked(health: Health, clock: FakeClock) -> None:
+    health.note_write(obj("u1", "opaque-3f"))
+    health.note_write({"metadata": "garbage"})
+    health.note_write({})
+    health.note_watch_event({"metadata": {"uid": "u1"}})
+    clock.advance(2 * WATCH_ECHO_TIMEOUT)
+    assert health.liveness().ok
+    assert health.snapshot().watch_events == 1
+
+
+def test_pending_writes_per_object_are_bounded(health: Health, clock: FakeClock) -> None:
+    for rv in range(1, 1001):
+        health.note_write(obj("u1", rv))
+    assert health.snapshot().unechoed_writes == 32
+    health.note_watch_event(obj("u1", 999))  # the last entry stands for writes up to 1000
+    assert health.snapshot().unechoed_writes == 1
+    health.note_watch_event(obj("u1", 1000))
+    assert health.snapshot().unechoed_writes == 0
+
+
+# -- workers -----------------------------------------------------------------------------------------
+
+
+def test_a_step_running_past_the_timeout_fails_liveness(health: Health, clock: FakeClock) -> None:
+    with health.step():
+        clock.advance(STEP_TIMEOUT)
+        assert health.liveness().ok
+        clock.advance(1)
+        verdict = health.liveness()
+        assert not verdict.ok and not verdict.checks["workers"].ok
+        assert verdict.checks["workers"].detail == "1 step(s) running, the longest for 901s (limit 900s)"
+        assert health.snapshot().longest_step_seconds == 901
+    assert health.liveness().ok  # the step ended: alive again
+    assert health.snapshot().steps_running == 0
+
+
+def test_many_short_steps_are_fine(health: Health, clock: FakeClock) -> None:
+    first = health.note_step_started()
+    for _ in range(100):
+        with health.step():
+            clock.advance(1)
+    health.note_step_finished(first)
+    health.note_step_finished(first)  # twice: harmless
+    clock.advance(10 * STEP_TIMEOUT)
+    assert health.liveness().ok
+
+
+def test_a_step_that_raises_is_finished(health: Health, clock: FakeClock) -> None:
+    with pytest.raises(RuntimeError), health.step():
+        raise RuntimeError("boom")
+    clock.advance(10 * STEP_TIMEOUT)
+    assert health.liveness().ok
+
+
+# -- readiness ---------------------------------------------------------------------------------------
+
+
+def test_ready_between_startup_and_shutdown(health: Health) -> None:
+    assert not health.readiness().ok
+    assert health.readiness().checks["started"].detail.startswith("starting")
+    health.note_ready()
+    assert health.readiness().ok and health.snapshot().ready
+    health.note_stopping()
+    assert not health.readiness().ok and not health.snapshot().ready
+    assert health.liveness().ok  # running steps may still finish: no restart for that
+
+
+# -- the endpoints -----------------------------------------------------------------------------------
+
+
+async def test_probe_endpoints_answer_200_or_503_with_the_checks(health: Health, clock: FakeClock) -> None:
+    probe = await start_http_server({}, host="127.0.0.1", port=0)
+    port = probe.port  # a port that was free a moment ago
+    await probe.stop()
+    async with serve_health(health, port, host="127.0.0.1") as server, httpx.AsyncClient() as client:
+        assert server is not None
+        ready = await client.get(server.url("/readyz"))
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["started"]["ok"] is False
+        health.note_ready()
+        assert (await client.get(server.url("/readyz"))).status_code == 200
+
+        alive = await client.get(server.url("/healthz"))
+        assert alive.status_code == 200
+        assert alive.json()["ok"] is True and set(alive.json()["checks"]) == {"watch", "workers"}
+        health.note_write(obj("u1", 7))
+        clock.advance(WATCH_ECHO_TIMEOUT + 1)
+        stuck = await client.get(server.url("/healthz"))
+        assert stuck.status_code == 503
+        assert stuck.json()["checks"]["watch"]["ok"] is False
+        assert "app-1" not in stuck.text and "u1" not in stuck.text  # numbers, never names
+
+
+async def test_health_port_0_is_off(health: Health) -> None:
+    async with serve_health(health, 0) as server:
+        assert server is None
