@@ -27,8 +27,8 @@ integration: $(STAMP)
 	$(BIN)/pytest -q tests/integration
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator tests bench
-	$(BIN)/ruff format --check operator tests bench
+	$(BIN)/ruff check operator tests bench deploy
+	$(BIN)/ruff format --check operator tests bench deploy
 	$(BIN)/mypy
 
 bench: $(STAMP)

@@ -3,8 +3,10 @@ read at scrape time, and `/metrics` serves the exposition format over a real soc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -776,3 +778,18 @@ async def test_serve_metrics_stops_serving_when_the_block_ends(metrics: Metrics)
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient(timeout=10.0) as client:
             await client.get(f"http://127.0.0.1:{port}/metrics")
+
+
+def test_the_readme_metric_table_lists_exactly_what_is_exported() -> None:
+    metrics = Metrics()
+    metrics.watch_limiter(StartLimiter(1, 60.0).snapshot)
+    metrics.watch_circuit(CircuitBreaker())
+    metrics.watch_health(Health())
+    exported = set()
+    for family in metrics.registry.collect():
+        if family.name.startswith("publishing_"):
+            suffix = {"counter": "_total", "info": "_info"}.get(family.type, "")
+            exported.add(family.name + suffix)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    documented = set(re.findall(r"^\| `(publishing_\w+)` \|", readme, re.MULTILINE))
+    assert documented == exported
