@@ -6,10 +6,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test lint unit integration bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml testkit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./testkit
 	touch $(STAMP)
 
 ## run: the operator's main job on a machine with no cluster (emulated API + Expo simulator)
@@ -27,8 +27,8 @@ integration: $(STAMP)
 	$(BIN)/pytest -q tests/integration
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator tests bench deploy
-	$(BIN)/ruff format --check operator tests bench deploy
+	$(BIN)/ruff check operator testkit tests bench deploy
+	$(BIN)/ruff format --check operator testkit tests bench deploy
 	$(BIN)/mypy
 
 bench: $(STAMP)

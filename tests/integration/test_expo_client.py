@@ -26,8 +26,8 @@ from publishing_operator.expo.models import (
     SigningMaterial,
     SubmissionStatus,
 )
-from publishing_operator.simulator.server import SimulatorHandle
-from publishing_operator.simulator.state import CallFault, FaultsRequest, OutcomeFault, fingerprint
+from publishing_testkit.expo_simulator.server import SimulatorHandle
+from publishing_testkit.expo_simulator.state import CallFault, FaultsRequest, OutcomeFault, fingerprint
 from tests.fixtures.expo import EXPO_TOKEN, RecordedSleeps
 
 APP = "9a0c7f1e-3b7d-4a55-8f0e-2d7c1b6a4e90"

@@ -23,9 +23,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from publishing_operator.sandbox import errors
-from publishing_operator.sandbox.errors import ApiError, JsonObject
-from publishing_operator.sandbox.patching import (
+from publishing_testkit.kube_emulator import errors
+from publishing_testkit.kube_emulator.errors import ApiError, JsonObject
+from publishing_testkit.kube_emulator.patching import (
     APPLY,
     JSON_PATCH,
     MERGE,
@@ -34,8 +34,8 @@ from publishing_operator.sandbox.patching import (
     merge_patch,
     strategic_merge_patch,
 )
-from publishing_operator.sandbox.resources import ResourceType, builtin_types, types_from_crd
-from publishing_operator.sandbox.selectors import Predicate
+from publishing_testkit.kube_emulator.resources import ResourceType, builtin_types, types_from_crd
+from publishing_testkit.kube_emulator.selectors import Predicate
 
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 CRD_GROUP, CRD_PLURAL = "apiextensions.k8s.io", "customresourcedefinitions"
@@ -65,7 +65,7 @@ ValidatorFactory = Callable[[Mapping[str, Any], str], Any]
 
 def _default_validator_factory(crd: Mapping[str, Any], version: str) -> Any:
     """Late import: cel-python and re2 load with the first CRD, not with every emulator."""
-    from publishing_operator.sandbox.admission import CRDValidator
+    from publishing_testkit.kube_emulator.admission import CRDValidator
 
     return CRDValidator.from_crd(crd, version)
 

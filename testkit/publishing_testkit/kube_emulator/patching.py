@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from publishing_operator.sandbox.errors import ApiError, bad_request, unprocessable
+from publishing_testkit.kube_emulator.errors import ApiError, bad_request, unprocessable
 
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"

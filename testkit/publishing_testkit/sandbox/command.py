@@ -23,9 +23,6 @@ from typing import Any, TextIO
 import aiohttp
 
 from publishing_operator.logs import PlainFormatter
-from publishing_operator.sandbox.artifacts import serve_artifacts
-from publishing_operator.sandbox.live_table import LiveTable
-from publishing_operator.sandbox.server import ApplyError, EmulatorHandle, load_manifests, serve_emulator
 from publishing_operator.settings import (
     Settings,
     SettingsError,
@@ -34,10 +31,13 @@ from publishing_operator.settings import (
     flags_from_args,
     load_settings,
 )
+from publishing_testkit.kube_emulator.server import ApplyError, EmulatorHandle, load_manifests, serve_emulator
+from publishing_testkit.sandbox.artifacts import serve_artifacts
+from publishing_testkit.sandbox.live_table import LiveTable
 
-log = logging.getLogger("publishing_operator.sandbox")
+log = logging.getLogger("publishing_testkit.kube_emulator")
 
-REPO_ROOT = Path(__file__).resolve().parents[3]  # operator/publishing_operator/sandbox/command.py
+REPO_ROOT = Path(__file__).resolve().parents[3]  # testkit/publishing_testkit/sandbox/command.py
 PB_PATH = "/apis/publishing.dev/v1alpha1/publishingbuilds"
 DEFAULT_TIME_SCALE = 0.03  # a nominal 10-minute EAS build takes 18 s
 
@@ -133,8 +133,8 @@ def _setup_logging(path: Path) -> None:
 @contextlib.asynccontextmanager
 async def _simulator(args: argparse.Namespace, tokens: set[str]) -> AsyncIterator[tuple[str, str]]:
     """Yields (GraphQL URL, a line for the banner)."""
-    from publishing_operator.simulator.server import serve_simulator
-    from publishing_operator.simulator.state import SimulatorConfig
+    from publishing_testkit.expo_simulator.server import serve_simulator
+    from publishing_testkit.expo_simulator.state import SimulatorConfig
 
     config = SimulatorConfig(time_scale=args.time_scale)
     async with serve_simulator(host=args.host, port=0, tokens=tokens or None, config=config) as sim:

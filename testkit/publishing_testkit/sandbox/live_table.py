@@ -8,7 +8,7 @@ from typing import Any, TextIO
 
 from pydantic import BaseModel, ConfigDict
 
-from publishing_operator.sandbox.table import age_of
+from publishing_testkit.kube_emulator.table import age_of
 
 COLUMNS = ("NAME", "PLATFORM", "PHASE", "REASON", "ATTEMPT", "BUILD", "AGE")
 _CLEAR = "\x1b[H\x1b[J"  # cursor home, clear to the end of the screen

@@ -20,11 +20,11 @@ from typing import Any
 
 import aiohttp.web
 
-from publishing_operator.sandbox import errors, table
-from publishing_operator.sandbox.errors import JsonObject
-from publishing_operator.sandbox.resources import ResourceType
-from publishing_operator.sandbox.selectors import parse_selectors
-from publishing_operator.sandbox.store import ClusterState
+from publishing_testkit.kube_emulator import errors, table
+from publishing_testkit.kube_emulator.errors import JsonObject
+from publishing_testkit.kube_emulator.resources import ResourceType
+from publishing_testkit.kube_emulator.selectors import parse_selectors
+from publishing_testkit.kube_emulator.store import ClusterState
 
 _LIVENESS_CHECK = 1.0  # seconds between checks that the client is still connected while idle
 

@@ -9,9 +9,9 @@ here). So the index lists every served group/version, and each group/version doc
 
 from __future__ import annotations
 
-from publishing_operator.sandbox import errors
-from publishing_operator.sandbox.errors import JsonObject
-from publishing_operator.sandbox.store import ClusterState
+from publishing_testkit.kube_emulator import errors
+from publishing_testkit.kube_emulator.errors import JsonObject
+from publishing_testkit.kube_emulator.store import ClusterState
 
 _FIELD_VALIDATION = {
     "name": "fieldValidation",

@@ -8,8 +8,8 @@ import contextlib
 import signal
 import sys
 
-from publishing_operator.simulator.server import serve_simulator
-from publishing_operator.simulator.state import SimulatorConfig
+from publishing_testkit.expo_simulator.server import serve_simulator
+from publishing_testkit.expo_simulator.state import SimulatorConfig
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from publishing_operator.sandbox.errors import bad_request
+from publishing_testkit.kube_emulator.errors import bad_request
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 

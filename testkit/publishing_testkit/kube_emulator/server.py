@@ -20,11 +20,11 @@ import aiohttp
 import aiohttp.web
 import yaml
 
-from publishing_operator.sandbox.emulator import SandboxKubernetesEmulator
-from publishing_operator.sandbox.errors import JsonObject
-from publishing_operator.sandbox.rbac import Identity
-from publishing_operator.sandbox.store import ClusterState
-from publishing_operator.sandbox.tls import ServingCertificate, issue
+from publishing_testkit.kube_emulator.emulator import SandboxKubernetesEmulator
+from publishing_testkit.kube_emulator.errors import JsonObject
+from publishing_testkit.kube_emulator.rbac import Identity
+from publishing_testkit.kube_emulator.store import ClusterState
+from publishing_testkit.kube_emulator.tls import ServingCertificate, issue
 
 T = TypeVar("T")
 CONTEXT = "publishing-sandbox"

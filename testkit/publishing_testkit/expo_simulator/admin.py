@@ -36,7 +36,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from publishing_operator.simulator.state import CallFault, FaultsRequest, OutcomeFault, SimulatorState
+from publishing_testkit.expo_simulator.state import CallFault, FaultsRequest, OutcomeFault, SimulatorState
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PREFIX = "/__simulator"

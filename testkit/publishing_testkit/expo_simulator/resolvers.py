@@ -8,7 +8,7 @@ from typing import Any
 
 from graphql import GraphQLResolveInfo
 
-from publishing_operator.simulator.state import (
+from publishing_testkit.expo_simulator.state import (
     ApiError,
     App,
     Build,

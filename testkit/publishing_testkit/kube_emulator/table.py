@@ -8,9 +8,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from publishing_operator.sandbox.errors import JsonObject
-from publishing_operator.sandbox.jsonpath import JsonPathError, compile_path
-from publishing_operator.sandbox.resources import PrinterColumn, ResourceType
+from publishing_testkit.kube_emulator.errors import JsonObject
+from publishing_testkit.kube_emulator.jsonpath import JsonPathError, compile_path
+from publishing_testkit.kube_emulator.resources import PrinterColumn, ResourceType
 
 # Every row of every Table reads the same few printer-column paths: compile each one once.
 _compiled_path = functools.lru_cache(maxsize=256)(compile_path)

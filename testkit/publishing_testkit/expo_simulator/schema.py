@@ -9,7 +9,7 @@ from graphql import GraphQLSchema, build_schema
 
 
 def schema_sdl() -> str:
-    return resources.files("publishing_operator.simulator").joinpath("schema.graphql").read_text()
+    return resources.files("publishing_testkit.expo_simulator").joinpath("schema.graphql").read_text()
 
 
 @functools.cache

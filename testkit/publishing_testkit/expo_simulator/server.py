@@ -38,12 +38,12 @@ from graphql import (
 )
 from graphql.language import DocumentNode
 
-from publishing_operator.simulator.admin import Handler, add_routes
-from publishing_operator.simulator.resolvers import mutation_root, query_root
-from publishing_operator.simulator.schema import simulator_schema
-from publishing_operator.simulator.state import CallFault, CallRecord, SimulatorConfig, SimulatorState
+from publishing_testkit.expo_simulator.admin import Handler, add_routes
+from publishing_testkit.expo_simulator.resolvers import mutation_root, query_root
+from publishing_testkit.expo_simulator.schema import simulator_schema
+from publishing_testkit.expo_simulator.state import CallFault, CallRecord, SimulatorConfig, SimulatorState
 
-logger = logging.getLogger("publishing_operator.simulator")
+logger = logging.getLogger("publishing_testkit.expo_simulator")
 
 STATE: web.AppKey[SimulatorState] = web.AppKey("state", SimulatorState)
 

@@ -1,6 +1,6 @@
-"""The local sandbox: an emulated Kubernetes API server (on kmock) and the `sandbox` command."""
+"""An emulated Kubernetes API server (on kmock): the API semantics the operator, kopf and kubectl rely on."""
 
-from publishing_operator.sandbox.server import (
+from publishing_testkit.kube_emulator.server import (
     ApplyError,
     EmulatorHandle,
     EmulatorThread,

@@ -24,13 +24,13 @@ import yaml
 from kmock._internal import rendering
 from multidict import CIMultiDict
 
-from publishing_operator.sandbox import errors, protobuf, rbac, table
-from publishing_operator.sandbox.errors import ApiError, JsonObject
-from publishing_operator.sandbox.patching import APPLY, JSON_PATCH, MERGE, STRATEGIC
-from publishing_operator.sandbox.resources import ResourceType
-from publishing_operator.sandbox.selectors import parse_selectors
-from publishing_operator.sandbox.store import ClusterState
-from publishing_operator.sandbox.watch import serve_watch
+from publishing_testkit.kube_emulator import errors, protobuf, rbac, table
+from publishing_testkit.kube_emulator.errors import ApiError, JsonObject
+from publishing_testkit.kube_emulator.patching import APPLY, JSON_PATCH, MERGE, STRATEGIC
+from publishing_testkit.kube_emulator.resources import ResourceType
+from publishing_testkit.kube_emulator.selectors import parse_selectors
+from publishing_testkit.kube_emulator.store import ClusterState
+from publishing_testkit.kube_emulator.watch import serve_watch
 
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 SERVER_VERSION = {
@@ -490,7 +490,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
         }
 
     def _openapi(self, path: str) -> JsonObject:
-        from publishing_operator.sandbox.openapi import openapi_document
+        from publishing_testkit.kube_emulator.openapi import openapi_document
 
         return openapi_document(self.state, path)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from publishing_operator.sandbox.errors import ApiError
+from publishing_testkit.kube_emulator.errors import ApiError
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 
