@@ -38,7 +38,6 @@ log = logging.getLogger("publishing_operator.health")
 
 WATCH_ECHO_TIMEOUT = 300.0  # seconds: kopf's 70 s inactivity reconnect and a re-list, with room to spare
 STEP_TIMEOUT = 900.0  # seconds: the longest legitimate step (an archive upload, retried) takes minutes
-MAX_PENDING_PER_OBJECT = 32  # unechoed writes kept per object; later ones merge into the last
 
 
 class Check(BaseModel):
@@ -74,14 +73,6 @@ class HealthSnapshot(BaseModel):
     longest_step_seconds: float  # age of the longest running step (0: none)
 
 
-class _Write:
-    __slots__ = ("at", "rv")
-
-    def __init__(self, at: float, rv: int) -> None:
-        self.at = at
-        self.rv = rv
-
-
 class Health:
     def __init__(
         self,
@@ -96,8 +87,8 @@ class Health:
         self._ready = False
         self._stopping = False
         self._watch_events = 0
-        self._pending: dict[str, list[_Write]] = {}  # uid -> unechoed writes, oldest first
-        self._seen: dict[str, int] = {}  # uid -> newest resourceVersion seen on the watch
+        self._pending: dict[str, tuple[float, int]] = {}  # uid -> (first unechoed write, writes)
+        self._seen: dict[str, str] = {}  # uid -> resourceVersion of its latest watch event
         self._steps: dict[int, float] = {}  # step token -> start time
         self._tokens = itertools.count()
 
@@ -112,30 +103,23 @@ class Health:
         self._stopping = True
 
     def note_watch_event(self, body: Mapping[str, Any]) -> None:
-        """Every watch event of a PublishingBuild (listing, ADDED, MODIFIED, DELETED): its object."""
+        """Every watch event of a PublishingBuild (listing, ADDED, MODIFIED, DELETED): its object.
+
+        Any event of an object after a write echoes that write: resourceVersions are opaque (no
+        ordering), kopf may fold a burst of events into the latest, and the stream is ordered."""
         self._watch_events += 1
         uid, rv = _identity(body)
-        if not uid or rv is None:
-            return
-        self._seen[uid] = max(rv, self._seen.get(uid, 0))
-        pending = self._pending.get(uid)
-        if pending is not None:
-            left = [w for w in pending if w.rv > rv]
-            if left:
-                self._pending[uid] = left
-            else:
-                del self._pending[uid]
+        if uid:
+            self._pending.pop(uid, None)
+            self._seen[uid] = rv
 
     def note_write(self, body: Mapping[str, Any]) -> None:
         """The object the API server returned for a write of the operator (status or metadata patch)."""
         uid, rv = _identity(body)
-        if not uid or rv is None or rv <= self._seen.get(uid, 0):
-            return  # not comparable, or its event already came (the watch can beat the response)
-        pending = self._pending.setdefault(uid, [])
-        if len(pending) < MAX_PENDING_PER_OBJECT:
-            pending.append(_Write(self._clock(), rv))
-        else:
-            pending[-1].rv = rv  # the last entry now stands for every later write too
+        if not uid or (rv and self._seen.get(uid) == rv):
+            return  # its event already came: the watch can beat the write's response
+        first, count = self._pending.get(uid, (self._clock(), 0))
+        self._pending[uid] = (first, count + 1)
 
     def forget(self, uid: str) -> None:
         """The object is gone (its DELETED event was seen): nothing of it is awaited or kept."""
@@ -177,24 +161,24 @@ class Health:
 
     def snapshot(self) -> HealthSnapshot:
         now = self._clock()
-        oldest_write = min((w[0].at for w in self._pending.values() if w), default=now)
+        oldest_write = min((first for first, _ in self._pending.values()), default=now)
         oldest_step = min(self._steps.values(), default=now)
         return HealthSnapshot(
             ready=self._ready and not self._stopping,
             watch_events=self._watch_events,
-            unechoed_writes=sum(len(w) for w in self._pending.values()),
+            unechoed_writes=sum(count for _, count in self._pending.values()),
             echo_lag_seconds=max(0.0, now - oldest_write),
             steps_running=len(self._steps),
             longest_step_seconds=max(0.0, now - oldest_step),
         )
 
     def _watch_check(self, now: float) -> Check:
-        writes = [w for pending in self._pending.values() for w in pending]
-        if not writes:
+        if not self._pending:
             return Check(ok=True, detail=f"every write seen back on the watch ({self._watch_events} events)")
-        lag = now - min(w.at for w in writes)
+        lag = now - min(first for first, _ in self._pending.values())
+        writes = sum(count for _, count in self._pending.values())
         detail = (
-            f"{len(writes)} write(s) not seen on the watch yet, the oldest {lag:.0f}s ago"
+            f"{writes} write(s) not seen on the watch yet, the oldest {lag:.0f}s ago"
             f" (limit {self.watch_echo_timeout:.0f}s)"
         )
         return Check(ok=lag <= self.watch_echo_timeout, detail=detail)
@@ -210,15 +194,12 @@ class Health:
         return Check(ok=longest <= self.step_timeout, detail=detail)
 
 
-def _identity(body: Mapping[str, Any]) -> tuple[str, int | None]:
+def _identity(body: Mapping[str, Any]) -> tuple[str, str]:
+    """uid and resourceVersion (opaque: compared for equality only)."""
     meta = body.get("metadata")
     if not isinstance(meta, Mapping):
-        return "", None
-    # resourceVersions are opaque to clients, but etcd's are integers (the reconciler compares them
-    # too); anything else is not tracked.
-    raw = meta.get("resourceVersion")
-    rv = int(raw) if isinstance(raw, str) and raw.isdigit() else None
-    return str(meta.get("uid") or ""), rv
+        return "", ""
+    return str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
 
 
 # -- the probe endpoints -----------------------------------------------------------------------------
