@@ -293,7 +293,16 @@ SECTIONS: tuple[Section, ...] = (
                     ),
                 ),
                 unit="s",
-                width=24,
+                width=18,
+            ),
+            Panel(
+                "stat",
+                "Since the last Expo request",
+                "Seconds since a request to Expo last ended: polls keep it low while builds are in flight"
+                " (alert: PublishingOperatorNotReconciling).",
+                (q(f"time() - max(publishing_expo_last_request_timestamp_seconds{{{NS}}})", "seconds"),),
+                unit="s",
+                width=6,
             ),
         ),
     ),

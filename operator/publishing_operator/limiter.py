@@ -115,6 +115,7 @@ class LimiterSnapshot(BaseModel):
     waiters: int
     free_slots: int  # slots a waiter could take right now (rate and in-flight cap together)
     oldest_wait_seconds: float  # how long the longest waiting key has waited (0: no waiter)
+    last_grant_at: float  # when the last new start was granted (the limiter's creation before any)
     waits: WaitStats
 
 
@@ -162,6 +163,7 @@ class StartLimiter:
         self._waiters: dict[str, _Waiter] = {}  # insertion order is the FIFO order
         self._callbacks: list[SlotFreeCallback] = []
         self._wait_counts = [0] * len(WAIT_BUCKETS)  # per bucket, not cumulative
+        self._last_grant_at = clock()
         self._wait_count = 0
         self._wait_sum = 0.0
 
@@ -281,12 +283,14 @@ class StartLimiter:
             waiters=len(self._waiters),
             free_slots=max(0, min(self._free_rate(), self._free_in_flight())),
             oldest_wait_seconds=max((now - w.first_asked for w in self._waiters.values()), default=0.0),
+            last_grant_at=self._last_grant_at,
             waits=self._wait_stats(),
         )
 
     # -- internals -----------------------------------------------------------------------------
 
     def _record_wait(self, seconds: float) -> None:
+        self._last_grant_at = self._clock()
         seconds = max(0.0, seconds)
         self._wait_count += 1
         self._wait_sum += seconds

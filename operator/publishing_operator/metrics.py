@@ -41,6 +41,7 @@ from aiohttp import web
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     GCCollector,
     Histogram,
     Info,
@@ -311,7 +312,12 @@ class _ScrapeTimeGauges(Collector):
 
     @staticmethod
     def _limiter_families() -> tuple[
-        GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+        GaugeMetricFamily,
+        GaugeMetricFamily,
+        GaugeMetricFamily,
+        GaugeMetricFamily,
+        GaugeMetricFamily,
+        HistogramMetricFamily,
     ]:
         return (
             GaugeMetricFamily(f"{PREFIX}_limiter_waiting", "Resources waiting for a build-start slot"),
@@ -323,6 +329,10 @@ class _ScrapeTimeGauges(Collector):
                 f"{PREFIX}_limiter_oldest_wait_seconds",
                 "How long the longest waiting resource has waited for a start slot (0: none waits)",
             ),
+            GaugeMetricFamily(
+                f"{PREFIX}_limiter_last_grant_timestamp_seconds",
+                "When the limiter last granted a build start (its creation before the first)",
+            ),
             HistogramMetricFamily(
                 f"{PREFIX}_limiter_wait_seconds",
                 "Time from a resource's first request for a start slot to its grant (0 when granted at once)",
@@ -330,11 +340,12 @@ class _ScrapeTimeGauges(Collector):
         )
 
     def _limiter(self, snapshot: LimiterSnapshot) -> Iterable[Metric]:
-        waiting, free, in_flight, oldest, _ = self._limiter_families()
+        waiting, free, in_flight, oldest, last_grant, _ = self._limiter_families()
         waiting.add_metric([], snapshot.waiters)
         free.add_metric([], snapshot.free_slots)
         in_flight.add_metric([], snapshot.in_flight)
         oldest.add_metric([], snapshot.oldest_wait_seconds)
+        last_grant.add_metric([], snapshot.last_grant_at)
         waits = snapshot.waits
         buckets: list[tuple[str, float]] = [
             (_le(bound), count) for bound, count in zip(waits.bounds, waits.cumulative, strict=True)
@@ -346,7 +357,7 @@ class _ScrapeTimeGauges(Collector):
             buckets=buckets,
             sum_value=waits.sum,
         )
-        return (waiting, free, in_flight, oldest, histogram)
+        return (waiting, free, in_flight, oldest, last_grant, histogram)
 
     # -- circuit -----------------------------------------------------------------------------------
 
@@ -479,6 +490,12 @@ class Metrics:
             buckets=REQUEST_BUCKETS,
             registry=r,
         )
+        self.expo_last_request = Gauge(
+            f"{PREFIX}_expo_last_request_timestamp_seconds",
+            "When the last HTTP request to Expo's API ended (the operator's start before the first)",
+            registry=r,
+        )
+        self.expo_last_request.set(self._wall_clock())
         self.retries = Counter(
             f"{PREFIX}_retries",
             "Retries by stage (build, submit, api) and reason",
@@ -550,6 +567,7 @@ class Metrics:
         operation = bounded(outcome.operation, OPERATION_NAMES)
         self.expo_requests.labels(operation, bounded(outcome.outcome, OUTCOMES)).inc()
         self.expo_request_duration.labels(operation).observe(max(outcome.duration, 0.0))
+        self.expo_last_request.set(self._wall_clock())
         if outcome.attempt > 1:
             self.retry(Stage.API, RetryReason.EXPO_REQUEST)
 

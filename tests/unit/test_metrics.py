@@ -794,3 +794,21 @@ def test_the_readme_metric_table_lists_exactly_what_is_exported() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     documented = set(re.findall(r"^\| `(publishing_\w+)` \|", readme, re.MULTILINE))
     assert documented == exported
+
+
+def test_last_expo_request_and_last_grant_times_start_at_creation() -> None:
+    now = [1_800_000_000.0]
+    metrics = Metrics(clock=lambda: now[0])
+    limiter = StartLimiter(1, 60.0, clock=lambda: now[0])
+    metrics.watch_limiter(limiter.snapshot)
+    # Before any request or grant: the start, so "how long since" never counts from 1970.
+    assert value(metrics, "publishing_expo_last_request_timestamp_seconds") == now[0]
+    assert value(metrics, "publishing_limiter_last_grant_timestamp_seconds") == now[0]
+    now[0] += 30
+    metrics.expo_request(outcome())
+    limiter.try_acquire("a.1")
+    now[0] += 30
+    limiter.try_acquire("a.1")  # re-acquired: no new grant
+    limiter.try_acquire("b.1")  # denied
+    assert value(metrics, "publishing_expo_last_request_timestamp_seconds") == 1_800_000_030.0
+    assert value(metrics, "publishing_limiter_last_grant_timestamp_seconds") == 1_800_000_030.0
