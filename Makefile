@@ -30,6 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check operator testkit tests bench deploy
 	$(BIN)/ruff format --check operator testkit tests bench deploy
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -77,9 +77,9 @@ from publishing_operator.api import (
 )
 from publishing_operator.circuit import CircuitBreaker, CircuitState
 from publishing_operator.expo.archive import UPLOAD
-from publishing_operator.expo.client import RequestOutcome
 from publishing_operator.expo.errors import ErrorKind
 from publishing_operator.expo.operations import OPERATIONS
+from publishing_operator.expo.transport import RequestOutcome
 from publishing_operator.health import Health, HealthSnapshot
 from publishing_operator.httpserve import HttpServer, serve_http, start_http_server
 from publishing_operator.limiter import LimiterSnapshot

@@ -12,7 +12,7 @@ completionTime and is not being deleted already: running resources are never tou
 whose status does not parse is treated as running. The TTL is read from that one spec field, so a
 resource that failed with InvalidSpec still honours it; an invalid TTL value means no TTL.
 
-`plan_retention` is pure (explicit `now`); `enforce_retention` lists, plans and deletes (uid
+`plan_retention` is pure (explicit `now`); `run_retention_pass` lists, plans and deletes (uid
 precondition, so a re-created namesake is never hit); `RetentionLoop` runs it periodically and wakes
 early for the next TTL expiry or when `trigger()`ed.
 """
@@ -30,8 +30,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from publishing_operator.adapters.kube import KubeApi
 from publishing_operator.api import FINISHED_PHASES, ObjectMeta, Phase, PublishingBuildStatus
-from publishing_operator.kube import KubeApi
+from publishing_operator.clock import utc_now
 from publishing_operator.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -237,20 +238,6 @@ async def run_retention_pass(
     return RetentionPass(deleted=deleted, next_expiry=next_expiry)
 
 
-async def enforce_retention(
-    kube: KubeApi, *, namespaces: tuple[str, ...], keep_succeeded: int, keep_failed: int, now: datetime
-) -> list[Deletion]:
-    """One retention pass over `namespaces` (empty = all); returns the deletions it made."""
-    result = await run_retention_pass(
-        kube, namespaces=namespaces, keep_succeeded=keep_succeeded, keep_failed=keep_failed, now=now
-    )
-    return result.deleted
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class RetentionLoop:
     """Runs a retention pass every `interval` seconds, sooner for the next TTL expiry or a trigger.
 
@@ -278,7 +265,7 @@ class RetentionLoop:
         self.interval = interval
         self.min_wait = min_wait
         self.clock = clock
-        self.passes = 0  # completed passes, failed or not (for probes and tests)
+        self.passes = 0  # completed passes, failed or not (the retention probe reports these three)
         self.deleted_total = 0
         self.last_error: str | None = None
         self.last_next_expiry: datetime | None = None
