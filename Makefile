@@ -72,8 +72,8 @@ pin-base-image:
 	  && grep '^ARG PYTHON_IMAGE=' Dockerfile
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator testkit tests bench
-	$(BIN)/ruff format --check operator testkit tests bench
+	$(BIN)/ruff check operator testkit tests bench deploy
+	$(BIN)/ruff format --check operator testkit tests bench deploy
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 

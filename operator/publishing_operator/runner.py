@@ -15,6 +15,7 @@ import kopf
 
 from publishing_operator import __version__
 from publishing_operator.adapters.login import KubeLogin, LoginError, check_access
+from publishing_operator.health import Health, serve_health
 from publishing_operator.logs import setup_logging
 from publishing_operator.metrics import Metrics, serve_metrics
 from publishing_operator.settings import (
@@ -43,6 +44,7 @@ async def operate(
     kubeconfig: str | None = None,
     stop: asyncio.Event | None = None,
     metrics: Metrics | None = None,
+    health: Health | None = None,
 ) -> None:
     """Run the operator until `stop` is set (or SIGTERM / SIGINT when running in the main thread).
 
@@ -55,18 +57,32 @@ async def operate(
     login = KubeLogin(kubeconfig)
     await check_access(login, settings.namespaces)
     metrics = metrics or Metrics()
-    liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
-    # The metrics port binds before kopf starts: a taken port fails at once, not later.
-    async with serve_metrics(metrics, settings.metrics_port):
-        await kopf.operator(
-            registry=registry,
-            memo=kopf.Memo(settings=settings, metrics=metrics, login=login),
-            standalone=True,
-            clusterwide=not settings.namespaces,
-            namespaces=list(settings.namespaces),
-            liveness_endpoint=liveness,
-            stop_flag=stop,
-        )
+    health = health or Health()
+    metrics.watch_health(health)
+    # kopf raises this flag once its startup handlers have finished: the operator is ready.
+    started = asyncio.Event()
+    # The probes are ours (health.py), not kopf's liveness endpoint, which cannot fail on a condition.
+    # Both ports bind before kopf starts: a taken port fails at once, not later.
+    async with serve_metrics(metrics, settings.metrics_port), serve_health(health, settings.health_port):
+        readiness = asyncio.create_task(_ready_when(started, health), name="readiness")
+        try:
+            await kopf.operator(
+                registry=registry,
+                memo=kopf.Memo(settings=settings, metrics=metrics, health=health, login=login),
+                standalone=True,
+                clusterwide=not settings.namespaces,
+                namespaces=list(settings.namespaces),
+                stop_flag=stop,
+                ready_flag=started,
+            )
+        finally:
+            health.note_stopping()
+            readiness.cancel()
+
+
+async def _ready_when(started: asyncio.Event, health: Health) -> None:
+    await started.wait()
+    health.note_ready()
 
 
 def main(args: argparse.Namespace) -> int:

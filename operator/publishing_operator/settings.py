@@ -123,7 +123,7 @@ class Settings(BaseModel):
     history_failed: int = Field(500, ge=0, description="Failed/Cancelled resources kept per namespace")
     namespaces: tuple[str, ...] = Field((), description="namespaces to watch, comma-separated; empty = all")
     metrics_port: int = Field(9090, ge=0, le=65535, description="Prometheus port, 0 = off")
-    health_port: int = Field(8080, ge=0, le=65535, description="liveness port, 0 = off")
+    health_port: int = Field(8080, ge=0, le=65535, description="probes port (/healthz, /readyz), 0 = off")
     circuit_threshold: int = Field(5, ge=1, description="consecutive Expo API failures that open the circuit")
     circuit_open_for: timedelta = Field(
         timedelta(seconds=30), description="how long the open circuit waits before a probe"

@@ -18,6 +18,7 @@ import yaml
 
 from tests.fixtures.expo import ArchiveServer, make_tarball
 from tests.fixtures.kube import EXAMPLES_DIR
+from tests.fixtures.observability import ALERTS, DASHBOARD
 from tests.fixtures.operator import (
     Stack,
     condition,
@@ -60,7 +61,8 @@ async def test_examples_reach_succeeded(stack: Stack, archive_server: ArchiveSer
         archive_example(archive_server),
     )
     stack.apply(ios, android, archive)
-    stack.operator(archive_allowed_hosts=archive_server.host_port)
+    metrics_port = free_port()
+    stack.operator(archive_allowed_hosts=archive_server.host_port, metrics_port=str(metrics_port))
 
     done = {}
     for doc in (ios, android, archive):
@@ -121,10 +123,17 @@ async def test_examples_reach_succeeded(stack: Stack, archive_server: ArchiveSer
     assert {"BuildStarted", "BuildFinished", "SubmissionStarted", "Succeeded"} <= reasons
     stack.kube.kubectl("wait", "--for=condition=Succeeded", "pb", "--all", "--timeout=10s")
 
-    # No Secret value reaches the operator's logs, Events or status (the keys were really sent).
+    # No Secret value reaches the operator's logs, Events, status or metrics, nor what ships beside
+    # the operator for Grafana and Prometheus (the keys were really sent).
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+    assert "publishing_builds_completed_total" in metrics
+    shipped = DASHBOARD.read_text() + ALERTS.read_text()
     seen = stack.operator_logs() + events + stack.kube.kubectl("get", "pb", "-o", "yaml").stdout
     for needle in secret_needles():
         assert needle not in seen
+        assert needle not in metrics
+        assert needle not in shipped
 
 
 def secret_needles() -> list[str]:
