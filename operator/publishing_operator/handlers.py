@@ -24,6 +24,7 @@ from publishing_operator.controller.retention import RetentionLoop
 from publishing_operator.controller.runtime import WorkerPool
 from publishing_operator.controller.secrets import CredentialResolver
 from publishing_operator.expo.clients import ExpoClients
+from publishing_operator.health import Health
 from publishing_operator.limiter import StartLimiter
 from publishing_operator.metrics import Metrics
 from publishing_operator.settings import Settings
@@ -62,6 +63,7 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
         raise kopf.PermanentError("no Kubernetes credentials: neither in-cluster nor a kubeconfig")
     kube = KubeApi.from_connection_info(info, relogin=lambda: login(logger=logger, settings=settings))
     metrics: Metrics = memo.get("metrics") or Metrics()
+    health: Health = memo.get("health") or Health()
     circuit = CircuitBreaker(
         threshold=config.circuit_threshold, open_for=config.circuit_open_for.total_seconds()
     )
@@ -80,6 +82,7 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
         expo=ExpoClients(config.expo_api_url, http, on_request=metrics.expo_request),
         credentials=CredentialResolver(kube),
         metrics=metrics,
+        health=health,
         retention=retention,
     )
     metrics.watch_limiter(ctx.limiter.snapshot)
@@ -119,18 +122,6 @@ async def on_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
         pool.observe(event["object"])
 
 
-@kopf.on.probe(id="expo_circuit", registry=registry)
-async def probe_circuit(memo: kopf.Memo, **_: Any) -> str:
-    ctx: OperatorContext | None = memo.get("ctx")
-    return ctx.circuit.state.value if ctx else "starting"
-
-
-@kopf.on.probe(id="workers", registry=registry)
-async def probe_workers(memo: kopf.Memo, **_: Any) -> int:
-    pool: WorkerPool | None = memo.get("pool")
-    return len(pool) if pool else 0
-
-
 @kopf.on.cleanup(registry=registry)
 async def on_cleanup(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     """Graceful shutdown: no new steps; running steps get SHUTDOWN_GRACE to finish; then stop."""
@@ -138,6 +129,7 @@ async def on_cleanup(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     pool: WorkerPool | None = memo.get("pool")
     if ctx is None or pool is None:
         return
+    ctx.health.note_stopping()  # readiness goes down at once; liveness holds while steps finish
     retention = ctx.retention
     if isinstance(retention, RetentionLoop):
         await retention.stop()
