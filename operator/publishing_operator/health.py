@@ -48,16 +48,18 @@ class Check(BaseModel):
 
 
 class Verdict(BaseModel):
-    """A probe's answer: ok only when every check is. Details carry numbers, never resource names."""
+    """A probe's answer: ok only when every check is. Details carry numbers, never resource names;
+    `info` says what the operator is doing (circuit state, workers, leadership), for a human."""
 
     model_config = ConfigDict(frozen=True)
 
     ok: bool
     checks: dict[str, Check]
+    info: dict[str, str | int] = {}
 
     @classmethod
-    def of(cls, **checks: Check) -> Verdict:
-        return cls(ok=all(c.ok for c in checks.values()), checks=checks)
+    def of(cls, info: dict[str, str | int] | None = None, **checks: Check) -> Verdict:
+        return cls(ok=all(c.ok for c in checks.values()), checks=checks, info=info or {})
 
 
 class HealthSnapshot(BaseModel):
@@ -91,8 +93,13 @@ class Health:
         self._seen: dict[str, str] = {}  # uid -> resourceVersion of its latest watch event
         self._steps: dict[int, float] = {}  # step token -> start time
         self._tokens = itertools.count()
+        self._info: dict[str, Callable[[], str | int]] = {}
 
     # -- what the operator reports -----------------------------------------------------------------
+
+    def add_info(self, name: str, source: Callable[[], str | int]) -> None:
+        """Show `source()` under `info.<name>` in every probe answer (it never decides one)."""
+        self._info[name] = source
 
     def note_ready(self) -> None:
         """Startup finished: the operator takes work (readiness goes up)."""
@@ -148,7 +155,7 @@ class Health:
 
     def liveness(self) -> Verdict:
         now = self._clock()
-        return Verdict.of(watch=self._watch_check(now), workers=self._workers_check(now))
+        return Verdict.of(self._read_info(), watch=self._watch_check(now), workers=self._workers_check(now))
 
     def readiness(self) -> Verdict:
         if self._stopping:
@@ -157,7 +164,17 @@ class Health:
             started = Check(ok=False, detail="starting: startup handlers have not finished")
         else:
             started = Check(ok=True, detail="started")
-        return Verdict.of(started=started)
+        return Verdict.of(self._read_info(), started=started)
+
+    def _read_info(self) -> dict[str, str | int]:
+        info: dict[str, str | int] = {}
+        for name, source in self._info.items():
+            try:
+                info[name] = source()
+            except Exception:  # a broken info source must not fail a probe
+                log.exception("health: reading %s failed", name)
+                info[name] = "unknown"
+        return info
 
     def snapshot(self) -> HealthSnapshot:
         now = self._clock()

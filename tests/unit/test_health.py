@@ -165,6 +165,17 @@ def test_ready_between_startup_and_shutdown(health: Health) -> None:
     assert health.liveness().ok  # running steps may still finish: no restart for that
 
 
+def test_info_is_shown_and_never_decides(health: Health) -> None:
+    workers = [3]
+    health.add_info("workers", lambda: workers[0])
+    health.add_info("leader", lambda: "standby")
+    health.add_info("broken", lambda: 1 // 0)
+    verdict = health.liveness()
+    assert verdict.ok and verdict.info == {"workers": 3, "leader": "standby", "broken": "unknown"}
+    workers[0] = 5
+    assert health.readiness().info["workers"] == 5
+
+
 # -- the endpoints -----------------------------------------------------------------------------------
 
 
