@@ -8,6 +8,7 @@ the EAS queue. Every decision lives in `lifecycle`, every effect in `controller`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -16,6 +17,7 @@ import kopf
 
 from publishing_operator.adapters.events import KubeEvents
 from publishing_operator.adapters.kube import KubeApi
+from publishing_operator.adapters.login import KubeLogin, LoginError
 from publishing_operator.api import GROUP, PLURAL, VERSION
 from publishing_operator.circuit import CircuitBreaker, CircuitState
 from publishing_operator.controller.context import OperatorContext
@@ -32,16 +34,25 @@ from publishing_operator.settings import Settings
 
 registry = kopf.OperatorRegistry()
 log = logging.getLogger("publishing_operator")
+LOGIN_RETRY = 15.0  # seconds between tries when logging in again fails while running
 
 
-def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """In-cluster service account first, then $KUBECONFIG / ~/.kube/config."""
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+def kube_login(memo: kopf.Memo) -> KubeLogin:
+    """The login `operate()` checked at start (token, certificate or exec plugin; adapters/login)."""
+    login: KubeLogin | None = memo.get("login")
+    if login is None:
+        login = memo["login"] = KubeLogin()
+    return login
 
 
 @kopf.on.login(registry=registry)
-async def on_login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    return login(**kwargs)
+async def on_login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    """kopf asks at start and again when its credentials expired or were refused (401). A login
+    that fails later (a plugin that cannot reach its identity provider) is retried, one line each."""
+    try:
+        return await asyncio.to_thread(kube_login(memo).for_kopf)  # a plugin may take seconds
+    except LoginError as exc:
+        raise kopf.TemporaryError(f"cannot log in to Kubernetes: {exc}", delay=LOGIN_RETRY) from None
 
 
 @kopf.on.startup(registry=registry)
@@ -59,10 +70,8 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
 
-    info = login(logger=logger, settings=settings)
-    if info is None:
-        raise kopf.PermanentError("no Kubernetes credentials: neither in-cluster nor a kubeconfig")
-    kube = KubeApi.from_connection_info(info, relogin=lambda: login(logger=logger, settings=settings))
+    login = kube_login(memo)
+    kube = KubeApi.from_connection_info(await asyncio.to_thread(login.current), relogin=login.fresh)
     metrics: Metrics = memo.get("metrics") or Metrics()
     health: Health = memo.get("health") or Health()
     circuit = CircuitBreaker(
@@ -89,6 +98,8 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
             on_request=metrics.expo_request,
             timeout=config.expo_timeout.total_seconds(),
             archive_policy=config.archive_policy,
+            # Polls of one token's builds wait up to a tenth of the poll interval for company.
+            batch_linger=min(config.poll_build.total_seconds() / 10, 2.0),
         ),
         credentials=CredentialResolver(kube),
         metrics=metrics,

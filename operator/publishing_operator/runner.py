@@ -14,10 +14,18 @@ import sys
 import kopf
 
 from publishing_operator import __version__
+from publishing_operator.adapters.login import KubeLogin, LoginError, check_access
 from publishing_operator.health import Health, serve_health
 from publishing_operator.logs import setup_logging
 from publishing_operator.metrics import Metrics, serve_metrics
-from publishing_operator.settings import Settings, SettingsError, add_flags, flags_from_args, load_settings
+from publishing_operator.settings import (
+    Settings,
+    SettingsError,
+    add_flags,
+    flags_from_args,
+    load_settings,
+    unknown_settings,
+)
 
 log = logging.getLogger("publishing_operator")
 
@@ -38,11 +46,16 @@ async def operate(
     metrics: Metrics | None = None,
     health: Health | None = None,
 ) -> None:
-    """Run the operator until `stop` is set (or SIGTERM / SIGINT when running in the main thread)."""
+    """Run the operator until `stop` is set (or SIGTERM / SIGINT when running in the main thread).
+
+    Raises LoginError before anything starts when the credentials cannot work (no kubeconfig,
+    a plugin that fails, a 401) or the API is still not usable after a minute of retrying."""
     from publishing_operator.handlers import registry  # kopf decorators register on import
 
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig
+    login = KubeLogin(kubeconfig)
+    await check_access(login, settings.namespaces)
     metrics = metrics or Metrics()
     health = health or Health()
     metrics.watch_health(health)
@@ -55,7 +68,7 @@ async def operate(
         try:
             await kopf.operator(
                 registry=registry,
-                memo=kopf.Memo(settings=settings, metrics=metrics, health=health),
+                memo=kopf.Memo(settings=settings, metrics=metrics, health=health, login=login),
                 standalone=True,
                 clusterwide=not settings.namespaces,
                 namespaces=list(settings.namespaces),
@@ -80,6 +93,12 @@ def main(args: argparse.Namespace) -> int:
         return 2
     setup_logging(settings.log_format, logging.DEBUG if args.verbose else logging.INFO)
     log.info("publishing-operator %s starting", __version__)
-    asyncio.run(operate(settings, kubeconfig=args.kubeconfig))
+    for warning in unknown_settings(os.environ):
+        log.warning("%s", warning)
+    try:
+        asyncio.run(operate(settings, kubeconfig=args.kubeconfig))
+    except LoginError as exc:
+        log.error("cannot log in to Kubernetes: %s", exc)  # one line, no traceback: the cause is the input
+        return 1
     log.info("publishing-operator stopped")
     return 0

@@ -18,6 +18,7 @@ from publishing_operator.api import Platform, Workflow
 from publishing_operator.egress import ArchivePolicy, parse_allow_list
 from publishing_operator.expo import operations
 from publishing_operator.expo.client import ExpoClient
+from publishing_operator.expo.errors import ExpoError
 from publishing_operator.expo.models import AndroidSigning, AscApiKey, IosSigning, SigningMaterial
 from publishing_testkit.expo_simulator.server import SimulatorHandle
 from tests.contract.expo_schema import expo_schema
@@ -90,6 +91,8 @@ async def _exercise(client: ExpoClient, sim: SimulatorHandle, archive: ArchiveSe
     await client.build_submissions(builds[Platform.IOS].id)
     await client.cancel_submission(ios.id)
     await client.get_build(builds[Platform.IOS].id)
+    batch = await client.get_builds([build.id for build in builds.values()])
+    assert not any(isinstance(found, ExpoError) for found in batch.values())
     await client.cancel_build(builds[Platform.ANDROID].id)
 
 

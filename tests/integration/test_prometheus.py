@@ -110,7 +110,7 @@ async def test_a_real_prometheus_scrapes_the_operator_and_every_query_and_alert_
     await prometheus.until(
         lambda: prometheus.has_data("publishing_resources_finished_total"), what="a first scrape"
     )
-    stack.fault(calls=[{"operation": "BuildById", "count": 1, "http_status": 503}])
+    stack.fault(calls=[{"operation": "byId", "count": 1, "http_status": 503}])
 
     # -- successes, failures and a retry ---------------------------------------------------------------
     stack.apply_example_secrets()
@@ -148,13 +148,11 @@ async def test_a_real_prometheus_scrapes_the_operator_and_every_query_and_alert_
     for i in range(2):
         await stack.wait(f"long-{i}", lambda o: build_id(o) is not None)
     await prometheus.until(
-        lambda: prometheus.has_data(
-            'publishing_expo_requests_total{operation="BuildById", outcome="transient"}'
-        ),
+        lambda: prometheus.has_data('publishing_expo_requests_total{outcome="transient"}'),
         what="the early transient error in Prometheus",
     )
     # Polls fail, creates do not: a create whose answer is lost ends Unconfirmed (exactly-once start).
-    stack.fault(calls=[{"operation": "BuildById", "count": 24, "http_status": 503}])
+    stack.fault(calls=[{"operation": "byId", "count": 24, "http_status": 503}])
 
     async def circuit_open() -> bool:
         text = await scrape(metrics_port)

@@ -157,8 +157,8 @@ def secret_needles() -> list[str]:
 async def test_build_only_github_resource_succeeds_without_submission(stack: Stack) -> None:
     stack.apply_example_secrets()
     stack.apply(publishing_build("build-only", platform="android", submit=False))
-    port = free_port()
-    stack.operator(metrics_port=str(port))
+    port, health_port = free_port(), free_port()
+    stack.operator(metrics_port=str(port), health_port=str(health_port))
     obj = await stack.wait(
         "build-only",
         lambda o: (o["metadata"].get("labels") or {}).get("publishing.dev/result") == "succeeded",
@@ -175,6 +175,15 @@ async def test_build_only_github_resource_succeeds_without_submission(stack: Sta
     assert 'publishing_resources{phase="Succeeded"} 1.0' in metrics
     assert "publishing_expo_requests_total" in metrics
     assert "build-only" not in metrics and obj["metadata"]["uid"] not in metrics
+
+    # The log keeps what a person wants to read: no line per watch event, none per probe.
+    async with httpx.AsyncClient() as client:
+        for _ in range(3):
+            assert (await client.get(f"http://127.0.0.1:{health_port}/healthz")).status_code == 200
+    log = stack.operator_logs()
+    assert "phase Building -> Succeeded" in log
+    assert "Handler 'on_event' succeeded" not in log
+    assert "Activity 'expo_circuit' succeeded" not in log and "Activity 'workers' succeeded" not in log
 
 
 def free_port() -> int:

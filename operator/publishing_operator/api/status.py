@@ -94,6 +94,9 @@ class PublishingBuildStatus(ApiModel):
     history: list[HistoryEntry] = Field(default_factory=list, max_length=HISTORY_LIMIT)
     message: LongText | None = None
     retry_request: ShortText | None = None
+    # spec.cancel as of this generation is spent: it ended a run, or a manual retry started a new
+    # run after it. Only spec.cancel: true at a newer generation cancels again.
+    cancel_handled_generation: int | None = Field(None, ge=0)
 
     def condition(self, type_: str) -> Condition | None:
         """The condition of that type, if present."""

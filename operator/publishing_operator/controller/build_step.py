@@ -280,7 +280,7 @@ def _github_tuple(spec: PublishingBuildSpec) -> tuple[str, str, str, str]:
 
 async def poll_build(sc: StepContext) -> float:
     assert sc.status.build is not None and sc.status.build.id is not None
-    build = await sc.client.get_build(sc.status.build.id)
+    build = await sc.client.poll_build(sc.status.build.id)  # coalesced with the token's other builds
     sc.ctx.circuit.record_success()
     transition = lc.on_build_observed(sc.spec, sc.status, observation(build), sc.lc_ctx())
     await sc.commit(transition)

@@ -16,6 +16,7 @@ import logging
 import random
 import re
 import time
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
@@ -24,6 +25,7 @@ import httpx
 from publishing_operator.api import Platform, Workflow
 from publishing_operator.egress import ArchivePolicy
 from publishing_operator.expo import archive, operations
+from publishing_operator.expo.batching import BuildPoller
 from publishing_operator.expo.errors import (
     ErrorKind,
     ExpoError,
@@ -73,9 +75,11 @@ class ExpoClient:
         rng: random.Random | None = None,
         on_request: RequestHook | None = None,
         upload_timeout: float = 600.0,
+        batch_linger: float = 0.0,
         archive_policy: ArchivePolicy | None = None,
     ) -> None:
         self._actor_id: str | None = None
+        self._poller = BuildPoller(self.get_builds, self.get_build, linger=batch_linger)
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=timeout)
         self._transport = GraphQLTransport(
@@ -137,6 +141,27 @@ class ExpoClient:
     async def get_build(self, build_id: str) -> Build:
         data = await self._execute(operations.BUILD_BY_ID, {"buildId": build_id})
         return self._model(operations.BUILD_BY_ID, Build, data, "builds", "byId")
+
+    async def get_builds(self, build_ids: Sequence[str]) -> dict[str, Build | ExpoError]:
+        """Several builds in one request; a build Expo errs on gets its own error."""
+        op = operations.builds_by_id(len(build_ids))
+        variables = {f"b{i}": build_id for i, build_id in enumerate(build_ids)}
+        data, errors = await self._transport.execute_partial(op, variables)
+        found: dict[str, Build | ExpoError] = {}
+        for i, build_id in enumerate(build_ids):
+            alias = f"b{i}"
+            if alias in errors:
+                found[build_id] = errors[alias]
+                continue
+            try:
+                found[build_id] = self._model(op, Build, data, alias, "byId")
+            except ExpoError as exc:
+                found[build_id] = exc
+        return found
+
+    async def poll_build(self, build_id: str) -> Build:
+        """`get_build`, coalesced with the other builds this token follows (batching.py)."""
+        return await self._poller.get(build_id)
 
     async def cancel_build(self, build_id: str) -> Build:
         data = await self._execute(operations.CANCEL_BUILD, {"buildId": build_id})

@@ -26,7 +26,9 @@ class ExpoClients:
         *,
         timeout: float = 30.0,
         archive_policy: ArchivePolicy | None = None,
+        batch_linger: float = 0.0,
     ) -> None:
+        self._batch_linger = batch_linger
         self._api_url = api_url
         self._timeout = timeout
         self._http = http
@@ -46,6 +48,7 @@ class ExpoClients:
                 on_request=self._on_request,
                 timeout=self._timeout,
                 archive_policy=self._archive_policy,
+                batch_linger=self._batch_linger,
             )
         return client
 

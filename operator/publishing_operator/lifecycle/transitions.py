@@ -81,7 +81,6 @@ class _Draft:
     def phase(self, phase: Phase, reason: Reason, message: str) -> None:
         self.status.phase = phase
         self.status.message = message
-        self.status.observed_generation = self.generation or self.status.observed_generation
         if phase == Phase.SUCCEEDED:
             cond_status = ConditionStatus.TRUE
         elif phase in (Phase.FAILED, Phase.CANCELLED):
@@ -129,6 +128,16 @@ class _Draft:
         return key
 
     def done(self) -> Transition:
+        # Every transition was decided on the spec of `generation`: say so, on the status and on
+        # every condition (kstatus tools read a lagging observedGeneration as "still progressing").
+        if self.generation is not None:
+            self.status.observed_generation = self.generation
+            self.status.conditions = [
+                c
+                if c.observed_generation == self.generation
+                else c.model_copy(update={"observed_generation": self.generation})
+                for c in self.status.conditions
+            ]
         before, after = self.before_phase, self.status.phase
         finished = after in FINISHED_PHASES and before not in FINISHED_PHASES
         effects = Effects(
@@ -140,6 +149,15 @@ class _Draft:
             clear_result_label=self.clear_result_label,
         )
         return Transition(self.status, tuple(self.events), effects)
+
+
+def observed_generation_lags(status: PublishingBuildStatus, generation: int | None) -> bool:
+    """The spec changed (only spec.cancel can) since the operator last wrote the status."""
+    if generation is None:
+        return False
+    return status.observed_generation != generation or any(
+        c.observed_generation != generation for c in status.conditions
+    )
 
 
 def draft(status: PublishingBuildStatus, ctx: Ctx) -> _Draft:

@@ -98,6 +98,10 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
     address: str = "127.0.0.1:0"  # advertised in /api's serverAddressByClientCIDRs
     closing: asyncio.Event = attrs.field(factory=asyncio.Event)
     tokens: dict[str, rbac.Identity] = attrs.field(factory=dict)  # ServiceAccount tokens: RBAC applies
+    # kube-apiserver --anonymous-auth=false: with `anonymous` off, a request needs a bearer token the
+    # emulator knows (an admin token or a ServiceAccount's) or impersonation, else 401 Unauthorized.
+    anonymous: bool = True
+    admin_tokens: set[str] = attrs.field(factory=lambda: {"sandbox-token"})
 
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         """kmock's entry point, with the request parsed by `parse_api_path` (kmock 0.8's parser
@@ -139,6 +143,8 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         if len(self._requests) > self.request_history:
             del self._requests[: -self.request_history]
+        if not self._authenticated(request):
+            return _json(errors.unauthorized().to_status(), 401)
         try:
             injected = await self._user_reaction(request)
             return injected if injected is not None else await self._route(request)
@@ -283,6 +289,14 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
                 )
             )
         raise errors.method_not_allowed()
+
+    def _authenticated(self, request: rendering.Request) -> bool:
+        if self.anonymous:
+            return True
+        raw = request._raw_request
+        assert raw is not None
+        token = raw.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return token in self.admin_tokens or token in self.tokens or "Impersonate-User" in raw.headers
 
     def _identity(self, request: rendering.Request) -> rbac.Identity | None:
         """A ServiceAccount token the emulator issued, or impersonation (`kubectl --as=...`, which

@@ -54,11 +54,13 @@ class EmulatorHandle:
         return f"{scheme}://{self.host}:{self.port}"
 
     def client_session(self, **kwargs: Any) -> aiohttp.ClientSession:
-        """An aiohttp session to the API that trusts its CA when it serves HTTPS."""
+        """An aiohttp session to the API that trusts its CA when it serves HTTPS, as a cluster admin
+        (the admin token the written kubeconfigs carry: it works when anonymous requests do not)."""
         connector = None
         if self.certificate is not None:
             connector = aiohttp.TCPConnector(ssl=self.certificate.client_context())
-        return aiohttp.ClientSession(self.url, connector=connector, **kwargs)
+        headers = {"Authorization": "Bearer sandbox-token", **(kwargs.pop("headers", None) or {})}
+        return aiohttp.ClientSession(self.url, connector=connector, headers=headers, **kwargs)
 
     @property
     def state(self) -> ClusterState:
