@@ -111,7 +111,7 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
     metrics.watch_circuit(circuit)
     circuit.on_change(log_circuit)
     pool = WorkerPool(ctx, max_concurrent_steps=config.max_concurrent_steps)
-    ctx.live_objects = pool.live_objects
+    ctx.live_objects, ctx.unsent_keys = pool.live_objects, pool.unsent_keys
     ctx.limiter.on_slot_free(pool.wake_waiting)
     memo["ctx"], memo["pool"] = ctx, pool
     # What kopf's probe handlers used to show, now in the operator's own probe answers (health.py).

@@ -126,8 +126,13 @@ CREATE_VIOLATIONS: dict[tuple[str, str], tuple[str, list[Callable[[Obj], None]]]
     (".spec.retry.backoff.max", "must be longer than zero"): (
         IOS, [_set("spec.retry.backoff", {"initial": "0s", "factor": 2, "max": "0s"})],
     ),
+    (".spec.retry.backoff.max", "must be at most 24h"): (
+        IOS, [_set("spec.retry.backoff", {"initial": "1s", "factor": 2, "max": "25h"})],
+    ),
     (".spec.timeouts.build", "must be longer than zero"): (IOS, [_set("spec.timeouts.build", "0s")]),
+    (".spec.timeouts.build", "must be at most 168h"): (IOS, [_set("spec.timeouts.build", "169h")]),
     (".spec.timeouts.submit", "must be longer than zero"): (IOS, [_set("spec.timeouts.submit", "0m")]),
+    (".spec.timeouts.submit", "must be at most 168h"): (IOS, [_set("spec.timeouts.submit", "10081m")]),
 }  # fmt: skip
 
 # Updates of an existing object (transition rules: immutability):

@@ -128,12 +128,7 @@ class KubeApi:
 
     async def get_publishing_build(self, namespace: str, name: str) -> Body | None:
         """The object as stored now; None when it is gone."""
-        try:
-            return await self._request("GET", _pb_path(namespace, name))
-        except KubeError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return await self._get_optional(_pb_path(namespace, name))
 
     async def patch_status(
         self, namespace: str, name: str, patch: Mapping[str, Any], *, resource_version: str | None = None
@@ -175,7 +170,12 @@ class KubeApi:
     # -- Secrets ---------------------------------------------------------------------------------
 
     async def read_secret(self, namespace: str, name: str) -> SecretData | None:
-        """The Secret's data in `namespace` (the resource's own); None when it does not exist."""
+        """The Secret's data in `namespace` (the resource's own); None when it does not exist.
+
+        The name is one path segment whatever it says: `/` and `%` are escaped, and "." or ".."
+        (which an HTTP client resolves as dot segments, climbing out of `secrets/`) name no Secret."""
+        if name in (".", "..") or not name:
+            return None
         path = f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets/{quote(name, safe='')}"
         try:
             body = await self._request("GET", path)
@@ -195,12 +195,7 @@ class KubeApi:
     # -- Leases (leader election) -------------------------------------------------------------------
 
     async def get_lease(self, namespace: str, name: str) -> Body | None:
-        try:
-            return await self._request("GET", _lease_path(namespace, name))
-        except KubeError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return await self._get_optional(_lease_path(namespace, name))
 
     async def create_lease(self, namespace: str, body: Mapping[str, Any]) -> Body:
         """409 when someone created it first."""
@@ -213,12 +208,7 @@ class KubeApi:
     # -- ConfigMaps (the release ledger, in the operator's own namespace) -------------------------
 
     async def get_config_map(self, namespace: str, name: str) -> Body | None:
-        try:
-            return await self._request("GET", _core_path(namespace, "configmaps", name))
-        except KubeError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return await self._get_optional(_core_path(namespace, "configmaps", name))
 
     async def create_config_map(self, namespace: str, body: Mapping[str, Any]) -> Body:
         return await self._request("POST", _core_path(namespace, "configmaps"), dict(body))
@@ -233,6 +223,15 @@ class KubeApi:
         await self._request("POST", f"/api/v1/namespaces/{quote(namespace, safe='')}/events", dict(event))
 
     # -- plumbing ----------------------------------------------------------------------------------
+
+    async def _get_optional(self, path: str) -> Body | None:
+        """GET; None for 404."""
+        try:
+            return await self._request("GET", path)
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     async def _log_in_again(self, why: str) -> bool:
         """Fresh credentials (a rotated service-account token file, an exec plugin run again);
@@ -288,7 +287,10 @@ class KubeApi:
             )
         if not response.content:
             return {}
-        result = response.json()
+        try:
+            result = response.json()
+        except ValueError:  # not JSON (a proxy's error page, a cut body): transient like a 5xx
+            raise KubeError(f"{method} {path}: a malformed answer (HTTP {response.status_code})", 0) from None
         return result if isinstance(result, dict) else {}
 
 

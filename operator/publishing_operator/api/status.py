@@ -44,6 +44,7 @@ class BuildStatus(ApiModel):
     id: ShortText | None = None
     request_key: ShortText | None = None
     requested_at: Timestamp | None = None
+    claimed_by: ShortText | None = None
     receipt_id: ShortText | None = None
     status: ShortText | None = None
     url: UrlText | None = None
@@ -62,6 +63,7 @@ class SubmissionStatus(ApiModel):
     id: ShortText | None = None
     request_key: ShortText | None = None
     requested_at: Timestamp | None = None
+    claimed_by: ShortText | None = None
     status: ShortText | None = None
     url: UrlText | None = None
     error_code: ShortText | None = None

@@ -45,6 +45,10 @@ class WorkerPool:
     def __len__(self) -> int:
         return len(self.workers)
 
+    def unsent_keys(self) -> set[str]:
+        """Request keys claimed by this process with no create sent yet."""
+        return {worker.fresh_key for worker in self.workers.values() if worker.fresh_key}
+
     def live_objects(self) -> list[Mapping[str, Any]]:
         """The newest copy of every resource being worked on."""
         return [worker.body for worker in self.workers.values()]

@@ -117,7 +117,11 @@ async def _step(ctx: OperatorContext, worker: Worker) -> float | None:
 async def _conflict(ctx: OperatorContext, worker: Worker) -> float:
     """Someone wrote the object since this step read it: read it again and redo the step."""
     worker.transient_failures += 1
-    fresh = await ctx.kube.get_publishing_build(worker.namespace, worker.name)
+    try:
+        fresh = await ctx.kube.get_publishing_build(worker.namespace, worker.name)
+    except KubeError as exc:  # the re-read failed too: back off like any API trouble, never die
+        ctx.metrics.retry(Stage.API, RetryReason.KUBERNETES_ERROR)
+        return await _transient(ctx, worker, f"Kubernetes API: {exc}", tell_user=False)
     if fresh is not None:
         worker.body = dict(fresh)
     if worker.transient_failures <= QUICK_CONFLICT_RETRIES:

@@ -29,11 +29,13 @@ from publishing_operator.api import (
 
 @dataclass(frozen=True)
 class Ctx:
-    """Who and when: the resource's uid and generation, and the current time."""
+    """Who and when: the resource's uid and generation, the current time, and which operator
+    process decides (it signs the request keys it claims)."""
 
     uid: str
     generation: int | None
     now: datetime
+    claimant: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class _Draft:
     now: datetime
     generation: int | None
     uid: str
+    claimant: str | None = None
     events: list[Event] = field(default_factory=list)
     release_slot: bool = False
     guard_with_finalizer: bool = False
@@ -121,10 +124,12 @@ class _Draft:
         self.status.request_count = number
         if stage == "build":
             key = f"{self.uid}.{number}"
-            self.status.build = BuildStatus(request_key=key, requested_at=self.now)
+            self.status.build = BuildStatus(request_key=key, requested_at=self.now, claimed_by=self.claimant)
         else:
             key = f"{self.uid}.{number}.submit"
-            self.status.submission = SubmissionStatus(request_key=key, requested_at=self.now)
+            self.status.submission = SubmissionStatus(
+                request_key=key, requested_at=self.now, claimed_by=self.claimant
+            )
         return key
 
     def done(self) -> Transition:
@@ -161,7 +166,7 @@ def observed_generation_lags(status: PublishingBuildStatus, generation: int | No
 
 
 def draft(status: PublishingBuildStatus, ctx: Ctx) -> _Draft:
-    return _Draft(status.model_copy(deep=True), status.phase, ctx.now, ctx.generation, ctx.uid)
+    return _Draft(status.model_copy(deep=True), status.phase, ctx.now, ctx.generation, ctx.uid, ctx.claimant)
 
 
 def set_condition(

@@ -22,6 +22,7 @@ import yaml
 
 from publishing_testkit.kube_emulator.emulator import SandboxKubernetesEmulator
 from publishing_testkit.kube_emulator.errors import JsonObject
+from publishing_testkit.kube_emulator.faults import ApiFault, FaultPlan
 from publishing_testkit.kube_emulator.rbac import Identity
 from publishing_testkit.kube_emulator.store import ClusterState
 from publishing_testkit.kube_emulator.tls import ServingCertificate, issue
@@ -65,6 +66,15 @@ class EmulatorHandle:
     @property
     def state(self) -> ClusterState:
         return self.emulator.state
+
+    @property
+    def faults(self) -> FaultPlan:
+        """Pending and injected faults, and the journal of every request (faults.py)."""
+        return self.emulator.faults
+
+    def add_fault(self, fault: ApiFault) -> None:
+        """Inject a fault (on the emulator's loop; from another thread use `EmulatorThread.call`)."""
+        self.emulator.add_fault(fault)
 
     def serviceaccount_token(self, namespace: str, name: str) -> str:
         """A bearer token for a ServiceAccount: requests with it are authorized by the applied RBAC."""
