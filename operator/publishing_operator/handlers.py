@@ -27,6 +27,7 @@ from publishing_operator.controller.retention import RetentionLoop
 from publishing_operator.controller.runtime import WorkerPool
 from publishing_operator.controller.secrets import CredentialResolver
 from publishing_operator.expo.clients import ExpoClients
+from publishing_operator.health import Health
 from publishing_operator.limiter import StartLimiter
 from publishing_operator.metrics import Metrics
 from publishing_operator.settings import Settings
@@ -72,6 +73,7 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
     login = kube_login(memo)
     kube = KubeApi.from_connection_info(await asyncio.to_thread(login.current), relogin=login.fresh)
     metrics: Metrics = memo.get("metrics") or Metrics()
+    health: Health = memo.get("health") or Health()
     circuit = CircuitBreaker(
         threshold=config.circuit_threshold, open_for=config.circuit_open_for.total_seconds()
     )
@@ -101,6 +103,7 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
         ),
         credentials=CredentialResolver(kube),
         metrics=metrics,
+        health=health,
         retention=retention,
         ledger=ledger,
     )
@@ -111,6 +114,10 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
     ctx.live_objects, ctx.unsent_keys = pool.live_objects, pool.unsent_keys
     ctx.limiter.on_slot_free(pool.wake_waiting)
     memo["ctx"], memo["pool"] = ctx, pool
+    # What kopf's probe handlers used to show, now in the operator's own probe answers (health.py).
+    health.add_info("expo_circuit", lambda: circuit.state.value)
+    health.add_info("leader", lambda: "leader" if pool.active else "standby")
+    health.add_info("workers", lambda: len(pool))
     if config.leader_election:
         pool.active = False  # until this replica leads
         memo["leadership"] = start_leader_election(ctx, pool)
@@ -145,24 +152,6 @@ async def on_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
         pool.observe(event["object"])
 
 
-@kopf.on.probe(id="expo_circuit", registry=registry)
-async def probe_circuit(memo: kopf.Memo, **_: Any) -> str:
-    ctx: OperatorContext | None = memo.get("ctx")
-    return ctx.circuit.state.value if ctx else "starting"
-
-
-@kopf.on.probe(id="leader", registry=registry)
-async def probe_leader(memo: kopf.Memo, **_: Any) -> str:
-    pool: WorkerPool | None = memo.get("pool")
-    return "starting" if pool is None else ("leader" if pool.active else "standby")
-
-
-@kopf.on.probe(id="workers", registry=registry)
-async def probe_workers(memo: kopf.Memo, **_: Any) -> int:
-    pool: WorkerPool | None = memo.get("pool")
-    return len(pool) if pool else 0
-
-
 @kopf.on.cleanup(registry=registry)
 async def on_cleanup(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     """Graceful shutdown: no new steps; running steps get SHUTDOWN_GRACE to finish; then stop."""
@@ -170,6 +159,7 @@ async def on_cleanup(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     pool: WorkerPool | None = memo.get("pool")
     if ctx is None or pool is None:
         return
+    ctx.health.note_stopping()  # readiness goes down at once; liveness holds while steps finish
     retention = ctx.retention
     if isinstance(retention, RetentionLoop):
         await retention.stop()

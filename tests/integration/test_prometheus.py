@@ -288,11 +288,6 @@ async def phases_in_the_cluster(stack: Stack) -> dict[str, float]:
     return counts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13: the controller does not call Health.note_watch_event / PhaseTally.observe yet"
-    " (the wiring is the lead's; remove this marker with it)",
-)
 async def test_the_probes_and_phase_ages_are_fed_by_the_controller(stack: Stack) -> None:
     """Watch events reach health.Health, and resources reach the phase tally with their ages."""
     metrics_port = free_port()

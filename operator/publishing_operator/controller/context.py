@@ -17,6 +17,7 @@ from publishing_operator.clock import utc_now
 from publishing_operator.controller.ledger import ReleaseLedger
 from publishing_operator.controller.secrets import CredentialResolver
 from publishing_operator.expo.clients import ExpoClientFactory
+from publishing_operator.health import Health
 from publishing_operator.limiter import StartLimiter
 from publishing_operator.metrics import Metrics
 from publishing_operator.settings import Settings
@@ -56,6 +57,7 @@ class OperatorContext:
     expo: ExpoClientFactory
     credentials: CredentialResolver
     metrics: Metrics = field(default_factory=Metrics)
+    health: Health = field(default_factory=Health)
     retention: Retention = field(default_factory=NoRetention)
     clock: Callable[[], datetime] = utc_now
     # What already shipped (controller/ledger.py); None: no guard (tests of other things).

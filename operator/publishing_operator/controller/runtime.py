@@ -55,11 +55,12 @@ class WorkerPool:
 
     def observe(self, body: Mapping[str, Any]) -> None:
         """A watch event: refresh the worker's copy of the object, or start a worker if needed."""
+        self.ctx.health.note_watch_event(body)
         uid = str(body.get("metadata", {}).get("uid", ""))
         if not uid:
             return
         status = status_of(body)  # parsed once per event: the hot path of a busy cluster
-        self.ctx.metrics.phases.set(uid, status.phase)
+        self.ctx.metrics.phases.observe(body, status)
         worker = self.workers.get(uid)
         if worker is not None:
             worker.update(body)
@@ -74,6 +75,7 @@ class WorkerPool:
         """The object is gone from the API."""
         uid = str(body.get("metadata", {}).get("uid", ""))
         self.ctx.metrics.phases.discard(uid)
+        self.ctx.health.forget(uid)
         self._own_writes.pop(uid, None)
         worker = self.workers.pop(uid, None)
         if worker is not None:
@@ -138,7 +140,8 @@ class WorkerPool:
                 async with self._steps:
                     if self.stopping:
                         break
-                    delay = await step(self.ctx, worker)
+                    with self.ctx.health.step():
+                        delay = await step(self.ctx, worker)
                 if delay is None:
                     if worker.wake.is_set():
                         continue  # something changed while we worked: look again before leaving
