@@ -554,7 +554,9 @@ class _Run:
             state.outcome_faults.clear()
         state.configure({"receipt_seconds": RECEIPT_SECONDS})
         with self._armed_lock:
-            self._armed.clear()
+            unfired, self._armed = self._armed, []
+        for _, _, restart_after, _ in unfired:  # a planned kill happens, armed call or not
+            self.supervisor.kill_when_up(restart_after)
 
         async def clear() -> None:
             plan = self.kube.handle.faults
@@ -591,7 +593,7 @@ class _Run:
         deadline = loop.time() + self.config.settle_timeout
         while loop.time() < deadline:
             self.supervisor.tick()
-            if await self._state_call(self._settled):
+            if not self.supervisor.deferred and await self._state_call(self._settled):
                 return
             await asyncio.sleep(0.25)
         self.report.counts["settle_timeout"] += 1

@@ -174,8 +174,7 @@ async def resolve(sc: StepContext) -> float:
         )
         assert transition.status.build is not None and transition.status.build.request_key is not None
         new = transition.status.build.request_key
-        sc.worker.fresh_key = new  # before the write: if its answer is lost, the claim is still known ours
-        await sc.commit(transition)
+        await sc.commit(transition)  # the new key is this worker's unsent claim (StepContext.commit)
         sc.ctx.limiter.forget(old)  # the same start slot, under its new key
         sc.ctx.limiter.restore([new], [(new, now.timestamp())])
         return 0
@@ -287,9 +286,7 @@ async def poll_build(sc: StepContext) -> float:
     build = await sc.client.poll_build(sc.status.build.id)  # coalesced with the token's other builds
     sc.ctx.circuit.record_success()
     transition = lc.on_build_observed(sc.spec, sc.status, observation(build), sc.lc_ctx())
-    if transition.status.phase is Phase.SUBMITTING and transition.status.submission:
-        sc.worker.fresh_key = transition.status.submission.request_key  # claimed by this write
-    await sc.commit(transition)
+    await sc.commit(transition)  # a FINISHED build claims the submission's key for this worker
     await stamp(sc, build)
     if transition.status.phase is not Phase.BUILDING:
         return 0

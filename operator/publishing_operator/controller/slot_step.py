@@ -48,12 +48,8 @@ async def acquire_slot(sc: StepContext) -> float:
     sc.worker.waiting_for_slot = False
     # The request key is written (and the write won) before EAS is called: crash-safe and no
     # other process can have written it at the same time.
-    transition = lc.on_slot_granted(sc.spec, sc.status, sc.lc_ctx(now))
-    assert transition.status.build is not None
-    # Remembered before the write: if the write is applied but its answer lost, the status still
-    # says the claim is this process's (claimedBy), and this process knows it sent nothing.
-    sc.worker.fresh_key = transition.status.build.request_key
-    await sc.commit(transition)
+    # The claim becomes this worker's unsent claim (StepContext.commit): the create follows at once.
+    await sc.commit(lc.on_slot_granted(sc.spec, sc.status, sc.lc_ctx(now)))
     return 0
 
 

@@ -54,9 +54,26 @@ class StepContext:
         )
 
     async def commit(self, transition: lc.Transition) -> None:
-        """Carry out `transition`; from then on this step sees its status (and the new version)."""
+        """Carry out `transition`; from then on this step sees its status (and the new version).
+
+        A transition that claims a new request key for this process makes it the worker's unsent
+        claim before the write: if the write is applied but its answer lost, the status still
+        names this process as the claimant and the process knows it sent nothing."""
+        self._remember_new_claim(transition.status)
         self.rv = await commit.apply(self.ctx, self.worker, self.status, transition, self.rv)
         self.status = transition.status
+
+    def _remember_new_claim(self, after: PublishingBuildStatus) -> None:
+        for stage in ("build", "submission"):
+            before_target = self.status.build if stage == "build" else self.status.submission
+            target = after.build if stage == "build" else after.submission
+            if (
+                target is not None
+                and target.request_key is not None
+                and target.claimed_by == self.ctx.identity
+                and (before_target is None or before_target.request_key != target.request_key)
+            ):
+                self.worker.fresh_key = target.request_key
 
 
 Handler = Callable[[StepContext], Awaitable[float | None]]

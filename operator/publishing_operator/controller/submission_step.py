@@ -3,6 +3,8 @@ submission of it), then follow it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from publishing_operator import lifecycle as lc
 from publishing_operator.api import Phase
 from publishing_operator.controller.build_step import confirm_poll, jitter
@@ -16,27 +18,31 @@ from publishing_operator.lifecycle.eas import SUBMISSION_DEAD
 async def claim_submission(sc: StepContext) -> float:
     """A submission retry is due: claim a new request key (a won write), then create right away."""
     attempt = sc.status.attempt or 1
-    transition = lc.on_claimed(sc.status, "submission", f"submission attempt {attempt}", sc.lc_ctx())
-    assert transition.status.submission is not None
-    sc.worker.fresh_key = transition.status.submission.request_key  # ours even if the answer is lost
-    await sc.commit(transition)
+    await sc.commit(lc.on_claimed(sc.status, "submission", f"submission attempt {attempt}", sc.lc_ctx()))
     return 0
 
 
 async def start_submission(sc: StepContext) -> float:
     """Create the submission once per request key: only right after winning its claim. Anything
-    else first adopts a live or finished submission of the build; with none, it waits until no
-    create for the key can still arrive, then claims a new key."""
+    else first adopts a live or finished submission of the build, or one that already ended since
+    the claim (the lost answer of an attempt that failed: recorded as that attempt's end); with
+    none, it waits until no create for the key can still arrive, then claims a new key."""
     assert sc.status.build is not None and sc.status.build.id is not None and sc.spec.submit is not None
     submission_status = sc.status.submission
     assert submission_status is not None and submission_status.request_key is not None
     build_id = sc.status.build.id
     if not sc.holds_unsent_claim("submission"):
-        live = [
-            s for s in await sc.client.build_submissions(build_id) if s.status.value not in SUBMISSION_DEAD
-        ]
+        submissions = await sc.client.build_submissions(build_id)
+        live = [s for s in submissions if s.status.value not in SUBMISSION_DEAD]
         if live:
             return await _started(sc, live[0], adopted=True)
+        known = {entry.submission_id for entry in sc.status.history if entry.submission_id}
+        since = (
+            (submission_status.requested_at or sc.now()) - sc.ctx.settings.clock_skew - timedelta(seconds=1)
+        )
+        ended = [s for s in submissions if s.id not in known and s.createdAt >= since]
+        if ended:
+            return await _started(sc, max(ended, key=lambda s: s.createdAt), adopted=True)
         closes = window_closes(sc, submission_status.requested_at)
         if sc.now() < closes:
             why = "the submission request's answer never arrived"
