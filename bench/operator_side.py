@@ -2,10 +2,11 @@
 
 The operator is `python -m publishing_operator run`, a child process, against a control plane
 (bench.controlplane: the emulated API for now) and the Expo simulator (a thread of this process).
-Every PublishingBuild is the same iOS build of a GitHub ref with a TestFlight submission, on the
-example Secrets. The simulator answers like the old design's stub: time scale 1, a build is
-IN_PROGRESS from the moment Expo creates it and FINISHED `D` later, a GitHub build request's receipt
-succeeds at once, a submission is FINISHED when created. The operator polls builds and submissions
+Every PublishingBuild is the same iOS build of a GitHub ref with a TestFlight submission (or, with
+platform="android", an Android build with a Google Play submission), on the example Secrets. The
+simulator answers like the old design's stub: time scale 1, a build is IN_PROGRESS from the moment
+Expo creates it and FINISHED `D` later, a GitHub build request's receipt succeeds at once, a
+submission is FINISHED when created. The operator polls builds and submissions
 every `P` and starts at most `limit_max` builds per `limit_window` (START_RATE).
 
 One run, as the harness does it: start everything; push one warm-up build through (D=0) and, for
@@ -273,15 +274,22 @@ def run_once(
     *,
     settings: dict[str, str] | None = None,
     profile: Path | None = None,
+    platform: str = "ios",
     cel: bool = False,
 ) -> RunResult:
-    """One run of `sc` on the emulated API. `settings`: operator setting overrides (name -> value)."""
+    """One run of `sc` on the emulated API. `settings`: operator setting overrides (name -> value);
+    `platform`: ios (TestFlight submission, a P-256 .p8 key) or android (Play, an RSA key)."""
     with EmulatedControlPlane.started(cel=cel) as plane:
-        return run_on(plane, sc, settings=settings, profile=profile)
+        return run_on(plane, sc, settings=settings, profile=profile, platform=platform)
 
 
 def run_on(
-    plane: ControlPlane, sc: Scenario, *, settings: dict[str, str] | None = None, profile: Path | None = None
+    plane: ControlPlane,
+    sc: Scenario,
+    *,
+    settings: dict[str, str] | None = None,
+    profile: Path | None = None,
+    platform: str = "ios",
 ) -> RunResult:
     names = [f"pb-{i:04d}" for i in range(sc.n)]
     with (
@@ -302,7 +310,7 @@ def run_on(
         idle_rss = proc_status_kib(run.pid, "VmRSS") or 0
 
         # Warm-up: one build through the whole path (imports done, connections open, code hot).
-        plane.create_at_once([publishing_build(WARMUP)])
+        plane.create_at_once([publishing_build(WARMUP, platform=platform)])
         run.until(lambda: run.settled({WARMUP}), 60 + 2 * sc.poll_ms / 1000, "the warm-up build")
         if sc.name == "ratelimit":  # let the warm-up's start leave the limiter's window
             started = expo.build_requests()[ref(WARMUP)]
@@ -312,7 +320,7 @@ def run_on(
 
         before = run.snapshot()
         with py_spy(run.pid, profile):
-            called = plane.create_at_once([publishing_build(name) for name in names])
+            called = plane.create_at_once([publishing_build(name, platform=platform) for name in names])
             metrics: dict[str, float] = {}
             refs = {ref(name): name for name in names}
             if sc.name == "fleet":

@@ -33,18 +33,15 @@ class Profile:
 
 
 def package(path: str) -> str:
-    """The top-level package (or stdlib module) of a frame's file."""
-    parts = Path(path).with_suffix("").parts
-    for marker in ("site-packages", "dist-packages"):
+    """The top-level package (or stdlib module) of a frame's file: py-spy shows paths relative to
+    sys.path ("httpx/_client.py", "asyncio/events.py", "json/decoder.py", "typing.py")."""
+    parts = Path(path).parts
+    for marker in ("site-packages", "dist-packages"):  # an absolute path, when py-spy keeps one
         if marker in parts:
-            return parts[parts.index(marker) + 1]
-    if "publishing_operator" in parts:
-        return "publishing_operator"
-    match = re.search(r"python3\.\d+/(.+)$", path)
-    if match:
-        head = match.group(1).split("/")[0].removesuffix(".py")
-        return f"stdlib:{head}"
-    return parts[-1] if parts else "?"
+            parts = parts[parts.index(marker) + 1 :]
+    if len(parts) > 1:
+        return parts[0]
+    return Path(path).stem if parts else "?"
 
 
 def frames(stack: str) -> list[tuple[str, str]]:

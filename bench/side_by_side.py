@@ -231,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE", help="operator setting override"
     )
+    parser.add_argument(
+        "--platform",
+        choices=("ios", "android"),
+        default="ios",
+        help="our builds: iOS + TestFlight (a P-256 key) or Android + Google Play (an RSA key)",
+    )
     parser.add_argument("--profile", metavar="DIR", help="py-spy raw profiles of our runs into DIR")
     parser.add_argument("--json", metavar="PATH", help="write every figure of every run here")
     parser.add_argument("--detail", action="store_true", help="min-max of every figure, both sides")
@@ -264,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(1, runs + 1):
             say(f"{name}: operator, run {i}/{runs} ...")
             out = profile_dir / f"{sc.tag}-{i}.txt" if profile_dir else None
-            result = run_once(sc, settings=settings, profile=out)
+            result = run_once(sc, settings=settings, profile=out, platform=args.platform)
             say(f"  {json.dumps(result.metrics)}")
             ours.append(result)
         results[name] = (summarise(ours), peers)
@@ -274,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         f"side by side, {'quick' if args.quick else 'full'} size, medians of {runs} run(s); "
         f"{os.cpu_count()} CPUs, load average at start {load[0]:.1f}; {time.monotonic() - started:.0f} s"
     )
+    if args.platform != "ios":
+        print(f"operator builds: {args.platform}")
     if settings:
         print("operator settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()))
     print()
