@@ -25,7 +25,8 @@ Figures (the harness's names where the meaning is the same; see bench.scenarios)
   kube_writes_per_build  committed writes to each PublishingBuild + its Events (mean)
   apiserver_cpu_ms_per_build, simulator_cpu_ms_per_build  the emulator's / simulator's thread CPU
   host_cpu_busy_pct    the whole machine (/proc/stat), both cores, snapshot to snapshot
-  fleet: ramp_s (first create call -> simulator saw every build request), cpu_pct (of one core),
+  fleet: ramp_s (first create call -> simulator saw every build request; ramp_*_cpu_s: CPU seconds
+         the operator / API server / simulator spent in it), cpu_pct (of one core),
          rss_mb (window end), rss_max_in_window_mb, expo_req_per_min, expo_polls_per_min
          (BuildById), kube_req_per_min, apiserver_cpu_pct, simulator_cpu_pct
   ratelimit: max_starts_in_any_window (simulator clock), waited_lateness_{p50,max,min}_ms,
@@ -406,6 +407,14 @@ def measure_fleet(
         every=0.25,
     )
     metrics["ramp_s"] = time.time() - before.at
+    # Who was busy during the ramp: the operator, or the API server and simulator (this process)?
+    ramp = run.snapshot()
+    metrics["ramp_operator_cpu_s"] = ramp.operator_cpu - before.operator_cpu
+    if ramp.apiserver_cpu is not None and before.apiserver_cpu is not None:
+        metrics["ramp_apiserver_cpu_s"] = ramp.apiserver_cpu - before.apiserver_cpu
+    if ramp.simulator_cpu is not None and before.simulator_cpu is not None:
+        metrics["ramp_simulator_cpu_s"] = ramp.simulator_cpu - before.simulator_cpu
+    metrics["ramp_host_cpu_busy_pct"] = busy_pct(before.host, ramp.host)
     time.sleep(sc.settle_s)
     a = run.snapshot()
     polls_a = run.expo.calls(0)["BuildById"]
