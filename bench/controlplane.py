@@ -4,7 +4,7 @@
 apply, create-many-at-once (with the time of each create call), every committed write with the time
 it was seen, and, where the server can tell, the operator's requests and the server's own CPU.
 
-`EmulatedControlPlane` is the emulated API (publishing_operator.sandbox) in a thread of this
+`EmulatedControlPlane` is the emulated API (publishing_testkit.kube_emulator) in a thread of this
 process: its CPU is this thread's, not the operator's. A real kube-apiserver + etcd (another
 process) plugs in by implementing the same methods: `recorded()` from a watch on PublishingBuilds
 and Events, `cpu_seconds()` from /proc of its processes, `operator_requests()` from its audit log or
@@ -35,7 +35,7 @@ from bench.stack import (
     thread_cpu_seconds,
     without_cel_rules,
 )
-from publishing_operator.sandbox import EmulatorThread, emulator_in_thread, load_manifests
+from publishing_testkit.kube_emulator import EmulatorThread, emulator_in_thread, load_manifests
 
 
 class ControlPlane(Protocol):

@@ -63,8 +63,8 @@ from bench.stack import (
     resource_writes,
     thread_cpu_seconds,
 )
-from publishing_operator.simulator.server import SimulatorThread
-from publishing_operator.simulator.state import SimulatorConfig
+from publishing_testkit.expo_simulator.server import SimulatorThread
+from publishing_testkit.expo_simulator.state import SimulatorConfig
 
 WARMUP = "warmup"
 

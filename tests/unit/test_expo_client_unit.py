@@ -10,14 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from publishing_operator.api import Platform
-from publishing_operator.expo.client import (
-    ExpoClient,
-    RetryPolicy,
-    _expo_release_status,
-    _graphql_url,
-    _retry_after,
-)
+from publishing_operator.api import Platform, Workflow
+from publishing_operator.expo.client import ExpoClient, _expo_release_status
 from publishing_operator.expo.errors import (
     ErrorKind,
     ExpoTransientError,
@@ -35,6 +29,7 @@ from publishing_operator.expo.models import (
     Submission,
     UploadSession,
 )
+from publishing_operator.expo.transport import RetryPolicy, _graphql_url, _retry_after
 
 TOKEN = "unit-token-93bd1c"
 
@@ -261,11 +256,14 @@ async def test_null_actor_is_an_auth_error() -> None:
 async def test_request_key_is_bounded() -> None:
     async with _client(lambda request: httpx.Response(500)) as client:
         with pytest.raises(ValueError, match=r"1\.\.1024"):
-            await client.start_github_build(
+            await client.create_archive_build(
                 app_id="a",
                 platform=Platform.IOS,
                 profile="p",
-                git_ref="r",
-                base_directory=None,
+                bucket_key="k",
+                project_root_directory=".",
+                workflow=Workflow.MANAGED,
+                build_version=None,
+                signing=None,
                 request_key="x" * 1025,
             )

@@ -12,30 +12,21 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any
 
 import httpx
-from pydantic import SecretStr, ValidationError
 
-from publishing_operator import __version__
 from publishing_operator.api import Platform, Workflow
+from publishing_operator.egress import ArchivePolicy
 from publishing_operator.expo import archive, operations
 from publishing_operator.expo.errors import (
     ErrorKind,
     ExpoError,
-    classify_graphql_error,
-    classify_http_status,
     make_error,
 )
 from publishing_operator.expo.models import (
@@ -49,78 +40,18 @@ from publishing_operator.expo.models import (
     UploadSession,
 )
 from publishing_operator.expo.operations import Operation
+from publishing_operator.expo.transport import (
+    Clock,
+    GraphQLTransport,
+    RequestHook,
+    RetryPolicy,
+    Sleep,
+)
+from publishing_operator.guarded_http import guarded_client
 
 logger = logging.getLogger("publishing_operator.expo")
 
-M = TypeVar("M", Build, Submission, Actor, BackgroundJobReceipt, UploadSession)
-
-Sleep = Callable[[float], Awaitable[None]]
-Clock = Callable[[], float]
-
 MESSAGE_LIMIT = 1024  # Build.message limit enforced by eas-cli (API.md 2.3)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Retries of idempotent operations on transient errors.
-
-    `attempts` counts the first try. The wait before retry n is min(cap, initial * factor**(n-1)),
-    scaled by a random jitter in [1 - jitter, 1]; a `Retry-After` from Expo replaces it when longer.
-    A `Retry-After` above `max_retry_after` is not waited for inside the client: the error is raised
-    with `retry_after` set so the caller can reschedule.
-    """
-
-    attempts: int = 3
-    initial: float = 0.5
-    factor: float = 2.0
-    cap: float = 8.0
-    jitter: float = 0.5
-    max_retry_after: float = 30.0
-
-    def backoff(self, retry: int, rng: random.Random) -> float:
-        base = min(self.cap, self.initial * self.factor ** (retry - 1))
-        return base * (1.0 - self.jitter * rng.random())
-
-
-@dataclass(frozen=True)
-class RequestOutcome:
-    """What the metrics hook receives for every HTTP request to Expo."""
-
-    operation: str
-    outcome: str  # "ok" or the ErrorKind value in lower case
-    duration: float
-    http_status: int | None
-    request_id: str | None
-    attempt: int
-    error_code: str | None = None
-
-
-RequestHook = Callable[[RequestOutcome], None]
-
-
-def _graphql_url(api_url: str) -> str:
-    # Accept both the endpoint (https://api.expo.dev/graphql) and a bare base URL.
-    parts = urlsplit(api_url)
-    if parts.path in ("", "/"):
-        return api_url.rstrip("/") + "/graphql"
-    return api_url
-
-
-def _retry_after(value: str | None, now: Callable[[], datetime]) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now()).total_seconds())
 
 
 def _expo_release_status(value: str) -> str:
@@ -141,32 +72,37 @@ class ExpoClient:
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
         on_request: RequestHook | None = None,
-        receipt_interval: float = 1.0,
-        receipt_timeout: float = 90.0,
         upload_timeout: float = 600.0,
+        archive_policy: ArchivePolicy | None = None,
     ) -> None:
-        self._url = _graphql_url(api_url)
-        self._token = SecretStr(token)
-        self._timeout = timeout
-        self._retry = retry or RetryPolicy()
+        self._actor_id: str | None = None
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=timeout)
-        self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
-        self._clock = clock
-        self._rng = rng or random.Random()
-        self._on_request = on_request
-        self._receipt_interval = receipt_interval
-        self._receipt_timeout = receipt_timeout
+        self._transport = GraphQLTransport(
+            api_url,
+            token,
+            timeout=timeout,
+            retry=retry or RetryPolicy(),
+            http=self._http,
+            sleep=sleep if sleep is not None else asyncio.sleep,
+            clock=clock,
+            rng=rng or random.Random(),
+            on_request=on_request,
+        )
+        t = self._transport
+        self._execute, self._model, self._dig, self._report = t.execute, t.model, t.dig, t.report
+        self._retry, self._sleep, self._clock, self._rng = t.retry, t.sleep, t.clock, t.rng
         self._upload_timeout = upload_timeout
+        self._archive_policy = archive_policy or ArchivePolicy()  # the secure defaults
 
     def __repr__(self) -> str:
-        return f"ExpoClient(api_url={self._url!r})"
+        return f"ExpoClient(api_url={self._transport.url!r})"
 
     __str__ = __repr__
 
     @property
     def api_url(self) -> str:
-        return self._url
+        return self._transport.url
 
     async def aclose(self) -> None:
         if self._own_http:
@@ -180,184 +116,6 @@ class ExpoClient:
     ) -> None:
         await self.aclose()
 
-    # ---------------------------------------------------------------- transport
-
-    async def _execute(self, op: Operation, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Run `op`, retrying transient failures if it is idempotent; return its `data`."""
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await self._request(op, variables or {}, attempt)
-            except ExpoError as exc:
-                if not (op.idempotent and exc.is_transient and attempt < self._retry.attempts):
-                    raise
-                wait = self._retry.backoff(attempt, self._rng)
-                if exc.retry_after is not None:
-                    if exc.retry_after > self._retry.max_retry_after:
-                        raise
-                    wait = max(wait, exc.retry_after)
-                logger.debug("expo %s: retry %d in %.2fs after %s", op.name, attempt, wait, exc.kind.value)
-                await self._sleep(wait)
-
-    async def _request(self, op: Operation, variables: Mapping[str, Any], attempt: int) -> dict[str, Any]:
-        started = self._clock()
-        status: int | None = None
-        request_id: str | None = None
-        try:
-            try:
-                response = await self._http.post(
-                    self._url,
-                    json={"query": op.document, "variables": dict(variables), "operationName": op.name},
-                    headers={
-                        "authorization": f"Bearer {self._token.get_secret_value()}",
-                        "accept": "application/json",
-                        "user-agent": f"publishing-operator/{__version__}",
-                    },
-                    timeout=self._timeout,
-                )
-            except httpx.TransportError as exc:
-                raise self._transport_error(op, exc) from None
-            status = response.status_code
-            request_id = response.headers.get("expo-request-id") or response.headers.get("x-request-id")
-            data = self._parse(op, response, request_id)
-        except ExpoError as exc:
-            self._report(
-                op, started, exc.kind.value.lower(), status, exc.request_id or request_id, attempt, exc
-            )
-            raise
-        self._report(op, started, "ok", status, request_id, attempt, None)
-        return data
-
-    def _transport_error(self, op: Operation, exc: httpx.TransportError) -> ExpoError:
-        # A connection that never opened means Expo never saw the request: not ambiguous.
-        unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-        what = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
-        return make_error(
-            ErrorKind.TRANSIENT,
-            f"request to Expo {what}: {type(exc).__name__}",
-            operation=op.name,
-            ambiguous=not op.idempotent and not unsent,
-        )
-
-    def _parse(self, op: Operation, response: httpx.Response, request_id: str | None) -> dict[str, Any]:
-        status = response.status_code
-        retry_after = _retry_after(response.headers.get("retry-after"), lambda: datetime.now(UTC))
-        # A 5xx may come after Expo applied a mutation; 429 is refused up front.
-        ambiguous = not op.idempotent and status >= 500
-        try:
-            body = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-        errors = body.get("errors") if isinstance(body, dict) else None
-        if isinstance(errors, list) and errors:
-            first: dict[str, Any] = errors[0] if isinstance(errors[0], dict) else {}
-            raw_ext = first.get("extensions")
-            ext: dict[str, Any] = raw_ext if isinstance(raw_ext, dict) else {}
-            code = ext.get("errorCode") or ext.get("code")
-            kind = classify_graphql_error(
-                error_code=code,
-                error_type=ext.get("errorType"),
-                is_transient=bool(ext.get("isTransient")),
-                http_status=status if status >= 400 else None,
-            )
-            message = str(first.get("message") or "Expo returned an error")
-            if code == "GRAPHQL_VALIDATION_FAILED" or message.startswith("Cannot query field"):
-                message = f"Expo rejected the request document (API changed?): {message}"
-            raise make_error(
-                kind,
-                message,
-                operation=op.name,
-                error_code=code,
-                request_id=ext.get("requestId") or request_id,
-                retry_after=retry_after if kind is ErrorKind.TRANSIENT else None,
-                http_status=status,
-                ambiguous=ambiguous and kind is ErrorKind.TRANSIENT,
-            )
-        if status >= 400:
-            kind = classify_http_status(status)
-            raise make_error(
-                kind,
-                "Expo rejected the access token (check the Expo token Secret)"
-                if kind is ErrorKind.AUTH
-                else f"Expo answered HTTP {status}",
-                operation=op.name,
-                request_id=request_id,
-                retry_after=retry_after if kind is ErrorKind.TRANSIENT else None,
-                http_status=status,
-                ambiguous=ambiguous,
-            )
-        data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(data, dict):
-            raise make_error(
-                ErrorKind.UNKNOWN,
-                "Expo answered without data",
-                operation=op.name,
-                request_id=request_id,
-                http_status=status,
-                ambiguous=not op.idempotent,
-            )
-        return data
-
-    def _report(
-        self,
-        op: Operation,
-        started: float,
-        outcome: str,
-        status: int | None,
-        request_id: str | None,
-        attempt: int,
-        error: ExpoError | None,
-    ) -> None:
-        duration = self._clock() - started
-        logger.debug(
-            "expo %s %s in %.3fs (http %s, attempt %d, request id %s%s)",
-            op.name,
-            outcome,
-            duration,
-            status if status is not None else "-",
-            attempt,
-            request_id or "-",
-            f", code {error.error_code}" if error is not None and error.error_code else "",
-        )
-        if self._on_request is not None:
-            self._on_request(
-                RequestOutcome(
-                    operation=op.name,
-                    outcome=outcome,
-                    duration=duration,
-                    http_status=status,
-                    request_id=request_id,
-                    attempt=attempt,
-                    error_code=error.error_code if error is not None else None,
-                )
-            )
-
-    @staticmethod
-    def _dig(op: Operation, data: Any, *path: str) -> Any:
-        try:
-            for key in path:
-                data = data[key]
-        except (TypeError, KeyError) as exc:
-            raise make_error(
-                ErrorKind.UNKNOWN,
-                f"Expo answered in an unexpected shape: {type(exc).__name__}",
-                operation=op.name,
-            ) from None
-        return data
-
-    def _model(self, op: Operation, cls: type[M], data: Any, *path: str) -> M:
-        """`data[path...]` validated as `cls`; an unexpected shape is an UNKNOWN error."""
-        data = self._dig(op, data, *path)
-        try:
-            return cls.model_validate(data)
-        except (ValidationError, TypeError, KeyError, AttributeError) as exc:
-            raise make_error(
-                ErrorKind.UNKNOWN,
-                f"Expo answered in an unexpected shape: {type(exc).__name__}",
-                operation=op.name,
-            ) from None
-
     # ---------------------------------------------------------------- operations
 
     async def whoami(self) -> Actor:
@@ -365,7 +123,16 @@ class ExpoClient:
         data = await self._execute(operations.ME_ACTOR)
         if data.get("meActor") is None:
             raise make_error(ErrorKind.AUTH, "the Expo token belongs to no actor", operation="MeActor")
-        return self._model(operations.ME_ACTOR, Actor, data, "meActor")
+        actor = self._model(operations.ME_ACTOR, Actor, data, "meActor")
+        self._actor_id = actor.id
+        return actor
+
+    async def actor_id(self) -> str:
+        """The id of the token's actor (asked once): builds it initiated are the operator's own."""
+        if self._actor_id is None:
+            await self.whoami()
+        assert self._actor_id is not None
+        return self._actor_id
 
     async def get_build(self, build_id: str) -> Build:
         data = await self._execute(operations.BUILD_BY_ID, {"buildId": build_id})
@@ -400,7 +167,7 @@ class ExpoClient:
         )
         return self._model(operations.UPDATE_BUILD_METADATA, Build, data, "build", "updateBuildMetadata")
 
-    async def start_github_build(
+    async def create_github_build(
         self,
         *,
         app_id: str,
@@ -408,15 +175,10 @@ class ExpoClient:
         profile: str,
         git_ref: str,
         base_directory: str | None,
-        request_key: str,
-    ) -> Build:
-        """Build `git_ref` of the app's linked GitHub repository; stamp `request_key` on the build.
-
-        Relies on the background job receipt's `resultId` being the build id (API.md 2.5, [I/U]).
-        A receipt that does not finish in time raises an ambiguous TRANSIENT error: the build may
-        still appear, so the caller must look it up before starting another.
-        """
-        _check_key(request_key)
+    ) -> str:
+        """Ask Expo to build `git_ref` of the app's linked GitHub repository; returns the background
+        job receipt id (`github_build_from_receipt` later names the build). Never retried here: an
+        ambiguous failure means Expo may have accepted the request."""
         build_input: dict[str, Any] = {
             "appId": app_id,
             "platform": platform.value.upper(),
@@ -426,53 +188,33 @@ class ExpoClient:
         if base_directory:
             build_input["baseDirectory"] = base_directory
         data = await self._execute(operations.CREATE_GITHUB_BUILD, {"buildInput": build_input})
-        receipt_id = str(
-            self._dig(operations.CREATE_GITHUB_BUILD, data, "githubApp", "createGitHubBuild", "id")
-        )
-        # From here on Expo has accepted the request: a failure may leave a build behind.
-        try:
-            receipt = await self._await_receipt(receipt_id)
-        except ExpoError as exc:
-            exc.ambiguous = exc.ambiguous or exc.kind is not ErrorKind.USER
-            raise
+        return str(self._dig(operations.CREATE_GITHUB_BUILD, data, "githubApp", "createGitHubBuild", "id"))
+
+    async def github_build_from_receipt(self, receipt_id: str) -> str | None:
+        """The build a GitHub build request created, once Expo has: its id; None while the request is
+        still being processed. A request Expo gave up on is a USER error (the project's fault).
+
+        Relies on the receipt's `resultId` being the build id (API.md 2.5, [I/U])."""
+        op = operations.BACKGROUND_JOB_RECEIPT
+        data = await self._execute(op, {"id": receipt_id})
+        receipt = self._model(op, BackgroundJobReceipt, data, "backgroundJobReceipt", "byId")
+        if receipt.state is BackgroundJobState.FAILURE and not receipt.willRetry:
+            raise make_error(
+                ErrorKind.USER,
+                f"Expo could not start the GitHub build: {receipt.errorMessage or 'no reason given'} "
+                "(is the Expo GitHub app installed and the repository linked to the project?)",
+                operation=operations.CREATE_GITHUB_BUILD.name,
+                error_code=receipt.errorCode,
+            )
+        if receipt.state is not BackgroundJobState.SUCCESS:
+            return None
         if receipt.resultId is None:
             raise make_error(
                 ErrorKind.UNKNOWN,
                 "Expo finished the GitHub build request without naming the build",
                 operation=operations.CREATE_GITHUB_BUILD.name,
-                ambiguous=True,
             )
-        try:
-            return await self.update_build_message(receipt.resultId, request_key)
-        except ExpoError as exc:
-            exc.ambiguous, exc.build_id = True, receipt.resultId
-            raise
-
-    async def _await_receipt(self, receipt_id: str) -> BackgroundJobReceipt:
-        op = operations.BACKGROUND_JOB_RECEIPT
-        deadline = self._clock() + self._receipt_timeout
-        while True:
-            data = await self._execute(op, {"id": receipt_id})
-            receipt = self._model(op, BackgroundJobReceipt, data, "backgroundJobReceipt", "byId")
-            if receipt.state is BackgroundJobState.SUCCESS:
-                return receipt
-            if receipt.state is BackgroundJobState.FAILURE and not receipt.willRetry:
-                raise make_error(
-                    ErrorKind.USER,
-                    f"Expo could not start the GitHub build: {receipt.errorMessage or 'no reason given'} "
-                    "(is the Expo GitHub app installed and the repository linked to the project?)",
-                    operation=operations.CREATE_GITHUB_BUILD.name,
-                    error_code=receipt.errorCode,
-                )
-            if self._clock() >= deadline:
-                raise make_error(
-                    ErrorKind.TRANSIENT,
-                    f"the GitHub build request is still {receipt.state.value} "
-                    f"after {self._receipt_timeout:g}s",
-                    operation=operations.CREATE_GITHUB_BUILD.name,
-                    ambiguous=True,
-                )
-            await self._sleep(self._receipt_interval)
+        return receipt.resultId
 
     async def create_upload_session(self) -> UploadSession:
         op = operations.CREATE_UPLOAD_SESSION
@@ -483,12 +225,19 @@ class ExpoClient:
 
     async def upload_archive(self, *, url: str, sha256: str | None, max_bytes: int = 2 * 1024**3) -> str:
         """Download the project tarball from `url`, check it, upload it to Expo; return its bucket key."""
-        # A separate HTTP client: the Expo token must never travel to the archive host.
-        async with httpx.AsyncClient() as plain:
+        # Separate HTTP clients: the Expo token must never travel to the archive host, and the
+        # tenant's URL may only reach what the archive source policy allows (guarded_http.py).
+        async with guarded_client(self._archive_policy) as fetch:
             downloaded = await archive.download_archive(
-                plain, url, sha256=sha256, max_bytes=max_bytes, timeout=self._upload_timeout
+                fetch,
+                url,
+                policy=self._archive_policy,
+                sha256=sha256,
+                max_bytes=max_bytes,
+                timeout=self._upload_timeout,
             )
-            try:
+        try:
+            async with httpx.AsyncClient() as plain:
                 attempt = 0
                 while True:
                     attempt += 1
@@ -504,8 +253,8 @@ class ExpoClient:
                         continue
                     self._report_upload(started, "ok", 200, attempt)
                     return session.bucketKey
-            finally:
-                downloaded.close()
+        finally:
+            downloaded.close()
 
     def _report_upload(self, started: float, outcome: str, status: int | None, attempt: int) -> None:
         op = Operation(archive.UPLOAD, "", idempotent=True)

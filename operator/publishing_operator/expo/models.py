@@ -23,13 +23,13 @@ __all__ = [
     "Build",
     "BuildArtifacts",
     "BuildError",
-    "BuildStatus",
+    "EasBuildState",
+    "EasSubmissionState",
     "IosSigning",
     "Platform",
     "SigningMaterial",
     "Submission",
     "SubmissionError",
-    "SubmissionStatus",
     "UploadSession",
     "Workflow",
 ]
@@ -37,7 +37,7 @@ __all__ = [
 DASHBOARD = "https://expo.dev"
 
 
-class BuildStatus(StrEnum):
+class EasBuildState(StrEnum):
     NEW = "NEW"
     IN_QUEUE = "IN_QUEUE"
     IN_PROGRESS = "IN_PROGRESS"
@@ -47,7 +47,7 @@ class BuildStatus(StrEnum):
     CANCELED = "CANCELED"
 
 
-class SubmissionStatus(StrEnum):
+class EasSubmissionState(StrEnum):
     AWAITING_BUILD = "AWAITING_BUILD"
     IN_QUEUE = "IN_QUEUE"
     IN_PROGRESS = "IN_PROGRESS"
@@ -83,6 +83,10 @@ class AppRef(_ExpoModel):
     ownerAccount: Account
 
 
+class ActorRef(_ExpoModel):
+    id: str
+
+
 class Actor(_ExpoModel):
     """Who the token belongs to (`meActor`)."""
 
@@ -109,7 +113,7 @@ class SubmissionError(_ExpoModel):
 
 class Build(_ExpoModel):
     id: str
-    status: BuildStatus
+    status: EasBuildState
     platform: Platform
     buildProfile: str | None = None
     message: str | None = None
@@ -123,6 +127,7 @@ class Build(_ExpoModel):
     updatedAt: datetime | None = None
     completedAt: datetime | None = None
     app: AppRef
+    initiatingActor: ActorRef | None = None  # who asked for the build (a robot token, a person)
 
     @field_validator("platform", mode="before")
     @classmethod
@@ -138,7 +143,7 @@ class Build(_ExpoModel):
 
 class Submission(_ExpoModel):
     id: str
-    status: SubmissionStatus
+    status: EasSubmissionState
     platform: Platform
     error: SubmissionError | None = None
     createdAt: datetime

@@ -35,6 +35,7 @@ fragment BuildFields on Build {
   artifacts { buildUrl applicationArchiveUrl }
   error { errorCode message }
   app { id slug ownerAccount { id name } }
+  initiatingActor { id }
 }
 """
 
