@@ -277,11 +277,12 @@ def run_once(
     profile: Path | None = None,
     platform: str = "ios",
     cel: bool = False,
+    log: Path | None = None,
 ) -> RunResult:
     """One run of `sc` on the emulated API. `settings`: operator setting overrides (name -> value);
     `platform`: ios (TestFlight submission, a P-256 .p8 key) or android (Play, an RSA key)."""
     with EmulatedControlPlane.started(cel=cel) as plane:
-        return run_on(plane, sc, settings=settings, profile=profile, platform=platform)
+        return run_on(plane, sc, settings=settings, profile=profile, platform=platform, log=log)
 
 
 def run_on(
@@ -291,13 +292,18 @@ def run_on(
     settings: dict[str, str] | None = None,
     profile: Path | None = None,
     platform: str = "ios",
+    log: Path | None = None,
 ) -> RunResult:
+    """`log`: where the operator's log goes (default: a temporary file)."""
     names = [f"pb-{i:04d}" for i in range(sc.n)]
     with (
         tempfile.TemporaryDirectory(prefix="publishing-bench-op-") as tmp,
         SimulatorThread(tokens={EXAMPLE_TOKEN}, config=simulator_config(0)) as sim,
         operator_process(
-            plane, sim.graphql_url, operator_settings(sc, **(settings or {})), Path(tmp) / "operator.log"
+            plane,
+            sim.graphql_url,
+            operator_settings(sc, **(settings or {})),
+            log or Path(tmp) / "operator.log",
         ) as process,
     ):
         expo = Expo(sim)

@@ -237,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         default="ios",
         help="our builds: iOS + TestFlight (a P-256 key) or Android + Google Play (an RSA key)",
     )
-    parser.add_argument("--profile", metavar="DIR", help="py-spy raw profiles of our runs into DIR")
+    parser.add_argument(
+        "--profile", metavar="DIR", help="py-spy raw profiles (and the operator's logs) of our runs into DIR"
+    )
     parser.add_argument("--json", metavar="PATH", help="write every figure of every run here")
     parser.add_argument("--detail", action="store_true", help="min-max of every figure, both sides")
     args = parser.parse_args(argv)
@@ -270,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(1, runs + 1):
             say(f"{name}: operator, run {i}/{runs} ...")
             out = profile_dir / f"{sc.tag}-{i}.txt" if profile_dir else None
-            result = run_once(sc, settings=settings, profile=out, platform=args.platform)
+            log = profile_dir / f"{sc.tag}-{i}.log" if profile_dir else None
+            result = run_once(sc, settings=settings, profile=out, platform=args.platform, log=log)
             say(f"  {json.dumps(result.metrics)}")
             ours.append(result)
         results[name] = (summarise(ours), peers)
