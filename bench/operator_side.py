@@ -12,8 +12,9 @@ every `P` and starts at most `limit_max` builds per `limit_window` (START_RATE).
 One run, as the harness does it: start everything; push one warm-up build through (D=0) and, for
 ratelimit, let its start leave the window; snapshot; create the N resources at once (one concurrent
 POST each, call times kept); wait until every one is settled (Succeeded, labelled, finalizer gone),
-or for fleet: until the simulator has seen every build request (ramp), `settle` s, then a `window`
-of `window_s` (RSS sampled every second); snapshot again.
+or for fleet: until the simulator has seen every build request (ramp) and every resource has its
+build id in status, `settle` s, then a `window` of `window_s` (RSS sampled every second); snapshot
+again.
 
 Figures (the harness's names where the meaning is the same; see bench.scenarios):
   pickup_pXX_ms        create call -> the simulator receiving that resource's createGitHubBuild
@@ -26,7 +27,8 @@ Figures (the harness's names where the meaning is the same; see bench.scenarios)
   apiserver_cpu_ms_per_build, simulator_cpu_ms_per_build  the emulator's / simulator's thread CPU
   host_cpu_busy_pct    the whole machine (/proc/stat), both cores, snapshot to snapshot
   fleet: ramp_s (first create call -> simulator saw every build request; ramp_*_cpu_s: CPU seconds
-         the operator / API server / simulator spent in it), cpu_pct (of one core),
+         the operator / API server / simulator spent in it), ramp_recorded_s (-> every resource has
+         its build id in status: the settle and window start after it), cpu_pct (of one core),
          rss_mb (window end), rss_max_in_window_mb, expo_req_per_min, expo_polls_per_min
          (BuildById), kube_req_per_min, apiserver_cpu_pct, simulator_cpu_pct
   ratelimit: max_starts_in_any_window (simulator clock), waited_lateness_{p50,max,min}_ms,
@@ -208,6 +210,11 @@ class Run:
     def settled(self, names: set[str]) -> bool:
         self._catch_up()
         return all(is_settled(self.latest.get(n)) for n in names)
+
+    def recorded_builds(self, names: set[str]) -> bool:
+        """Every named resource has its EAS build id in status."""
+        self._catch_up()
+        return all(((self.latest.get(n) or {}).get("status") or {}).get("build", {}).get("id") for n in names)
 
     def log_tail(self) -> str:
         return self.operator.logs()[-4000:]
@@ -421,6 +428,11 @@ def measure_fleet(
     if ramp.simulator_cpu is not None and before.simulator_cpu is not None:
         metrics["ramp_simulator_cpu_s"] = ramp.simulator_cpu - before.simulator_cpu
     metrics["ramp_host_cpu_busy_pct"] = busy_pct(before.host, ramp.host)
+    # A GitHub build request becomes a build a step later (its receipt names it): the window starts
+    # only once every resource has its build id in status too, or it would count the starts' tail.
+    names = set(refs.values())
+    run.until(lambda: run.recorded_builds(names), 600, "every build recorded in status", every=0.25)
+    metrics["ramp_recorded_s"] = time.time() - before.at
     time.sleep(sc.settle_s)
     a = run.snapshot()
     polls_a = run.expo.calls(0)["BuildById"]
