@@ -24,6 +24,7 @@ import re
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -309,28 +310,7 @@ class BenchStack:
 
     def operator_requests(self) -> list[str]:
         """Every Kubernetes request the operator made, as "VERB resource[/subresource]"."""
-
-        async def read() -> list[str]:
-            emulator = self.thread.handle.emulator
-            state = emulator.state
-            lines: list[str] = []
-            for request in emulator:
-                agent = request.headers.get("User-Agent", "")
-                if not agent.startswith(OPERATOR_AGENTS):
-                    continue
-                api = parse_api_path(request.url.path, state)
-                if api is None or api.plural is None:
-                    lines.append(f"{getattr(request.method, 'value', request.method)} {request.url.path}")
-                    continue
-                verb = str(getattr(request.method, "value", request.method)).upper()
-                if verb == "GET":
-                    verb = "WATCH" if request.params.get("watch") in ("true", "1") else "GET"
-                    verb = verb if api.name or verb == "WATCH" else "LIST"
-                target = api.plural + (f"/{api.subresource}" if api.subresource else "")
-                lines.append(f"{verb} {target}")
-            return lines
-
-        return self.thread.call(read)
+        return emulator_operator_requests(self.thread)
 
     def wait_settled(
         self, names: set[str], *, timeout: float, quiet: float = 1.0
@@ -384,6 +364,32 @@ class BenchStack:
     def expo_call_count(self) -> int:
         with self.stack.expo.state.lock:
             return len(self.stack.expo.state.calls)
+
+
+def emulator_operator_requests(thread: EmulatorThread) -> list[str]:
+    """Every request the operator made to the emulator, as "VERB resource[/subresource]"."""
+
+    async def read() -> list[str]:
+        emulator = thread.handle.emulator
+        state = emulator.state
+        lines: list[str] = []
+        for request in emulator:
+            agent = request.headers.get("User-Agent", "")
+            if not agent.startswith(OPERATOR_AGENTS):
+                continue
+            api = parse_api_path(request.url.path, state)
+            if api is None or api.plural is None:
+                lines.append(f"{getattr(request.method, 'value', request.method)} {request.url.path}")
+                continue
+            verb = str(getattr(request.method, "value", request.method)).upper()
+            if verb == "GET":
+                verb = "WATCH" if request.params.get("watch") in ("true", "1") else "GET"
+                verb = verb if api.name or verb == "WATCH" else "LIST"
+            target = api.plural + (f"/{api.subresource}" if api.subresource else "")
+            lines.append(f"{verb} {target}")
+        return lines
+
+    return thread.call(read)
 
 
 @contextlib.contextmanager
@@ -448,3 +454,16 @@ def cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_seconds(name: str) -> float | None:
+    """User + system CPU of the live thread of this process called `name` (/proc/self/task)."""
+    for thread in threading.enumerate():
+        if thread.name == name and thread.native_id is not None:
+            try:
+                stat = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
+            except OSError:
+                return None
+            fields = stat.rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return None
