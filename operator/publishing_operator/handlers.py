@@ -12,7 +12,6 @@ import asyncio
 import logging
 from typing import Any
 
-import httpx
 import kopf
 
 from publishing_operator.adapters.events import KubeEvents
@@ -28,6 +27,7 @@ from publishing_operator.controller.runtime import WorkerPool
 from publishing_operator.controller.secrets import CredentialResolver
 from publishing_operator.expo.clients import ExpoClients
 from publishing_operator.health import Health
+from publishing_operator.http import pooled_client
 from publishing_operator.limiter import StartLimiter
 from publishing_operator.metrics import Metrics
 from publishing_operator.settings import Settings
@@ -77,9 +77,8 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
     circuit = CircuitBreaker(
         threshold=config.circuit_threshold, open_for=config.circuit_open_for.total_seconds()
     )
-    http = httpx.AsyncClient(
-        timeout=30.0, limits=httpx.Limits(max_connections=50)
-    )  # one pool for every token
+    # One connection pool for every token, bounded as a whole by EXPO_TIMEOUT (http.py).
+    http = pooled_client(timeout=config.expo_timeout.total_seconds(), max_connections=50)
     ledger = ReleaseLedger(
         kube, namespace=config.lease_namespace or own_namespace(), name=f"{config.lease_name}-releases"
     )

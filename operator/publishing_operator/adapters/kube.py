@@ -27,6 +27,7 @@ import kopf
 
 from publishing_operator.adapters.login import LoginError, same_tls_identity
 from publishing_operator.api import GROUP, PLURAL, VERSION
+from publishing_operator.http import pooled_client
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +300,7 @@ def _client_for(
 ) -> httpx.AsyncClient:
     headers = {"Accept": "application/json", "User-Agent": "publishing-operator", **info.as_http_headers()}
     verify: ssl.SSLContext | bool = info.as_ssl_context() if info.server.startswith("https") else True
-    return httpx.AsyncClient(
+    return pooled_client(
         base_url=info.server.rstrip("/"), headers=headers, verify=verify, timeout=timeout, transport=transport
     )
 
