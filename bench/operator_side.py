@@ -94,6 +94,7 @@ def simulator_config(duration_ms: float) -> SimulatorConfig:
 def operator_settings(sc: Scenario, **overrides: str) -> dict[str, str]:
     """PUBLISHING_* settings of the scenario; `overrides` (setting name -> value) win."""
     settings = {
+        "expo_simulator": "true",  # the scenario's intervals are below the production floors
         "poll_build": f"{sc.poll_ms:g}ms",
         "poll_submission": f"{sc.poll_ms:g}ms",
         "start_rate": f"{sc.limit_max}/{sc.limit_window_ms:g}ms",
