@@ -35,8 +35,9 @@ async def test_writes_and_secret_reads_verify_the_cluster_ca(kube_tls: Kube) -> 
     )
     api = KubeApi.from_connection_info(info)
     try:
-        assert await api.read_secret("default", "s") == {"k": b"v"}
-        assert await api.read_secret("default", "missing") is None
-        assert await api.list_publishing_builds("default") == []
+        namespace = kube_tls.namespace
+        assert await api.read_secret(namespace, "s") == {"k": b"v"}
+        assert await api.read_secret(namespace, "missing") is None
+        assert await api.list_publishing_builds(namespace) == []
     finally:
         await api.aclose()

@@ -28,7 +28,12 @@ class AdminClient:
         return f"AdminClient({self.server!r})"
 
     def request(
-        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> Response:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
@@ -37,7 +42,7 @@ class AdminClient:
             method=method,
             headers={
                 "Authorization": f"Bearer {self._token}",
-                "Accept": "application/json",
+                "Accept": accept,
                 "Content-Type": content_type,
             },
         )
