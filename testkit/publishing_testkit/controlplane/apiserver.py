@@ -26,6 +26,7 @@ class ApiServerFiles:
     client_ca: Path
     token_file: Path
     signing_key: Path
+    verification_key: Path
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,11 @@ class ApiServerConfig:
         return [
             f"--etcd-servers={self.etcd_url}",
             f"--bind-address={HOST}",
+            # Advertise loopback: nothing outside this machine reaches the server. The endpoint
+            # reconciler refuses a loopback address for the `kubernetes` Service's endpoints, and
+            # there is no cluster network to reach them anyway: "none" keeps them unmanaged.
             f"--advertise-address={HOST}",
+            "--endpoint-reconciler-type=none",
             f"--secure-port={self.port}",
             f"--cert-dir={files.cert_dir}",
             f"--tls-cert-file={files.tls_cert}",
@@ -53,7 +58,7 @@ class ApiServerConfig:
             f"--token-auth-file={files.token_file}",
             "--authorization-mode=RBAC",
             f"--service-account-issuer={self.url}/",
-            f"--service-account-key-file={files.signing_key}",
+            f"--service-account-key-file={files.verification_key}",
             f"--service-account-signing-key-file={files.signing_key}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--disable-admission-plugins=ServiceAccount",

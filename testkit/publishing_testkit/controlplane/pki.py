@@ -121,6 +121,11 @@ class CertificateAuthority:
         return self._issue(_name(user, groups), ExtendedKeyUsageOID.CLIENT_AUTH)
 
 
-def signing_key_pem() -> bytes:
-    """The ServiceAccount token signing key (kube-apiserver reads the public half from it too)."""
-    return _key_pem(ec.generate_private_key(ec.SECP256R1()))
+def signing_key() -> KeyPair:
+    """The ServiceAccount token signing key: `cert_pem` holds the public key (what
+    --service-account-key-file verifies with), `key_pem` the private key (--…-signing-key-file)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return KeyPair(public, _key_pem(key))

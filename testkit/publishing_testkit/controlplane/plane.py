@@ -25,7 +25,7 @@ from publishing_testkit.controlplane.apiserver import SERVICE_IP, ApiServerConfi
 from publishing_testkit.controlplane.binaries import Binaries, find_binaries
 from publishing_testkit.controlplane.client import AdminClient
 from publishing_testkit.controlplane.etcd import EtcdConfig
-from publishing_testkit.controlplane.pki import CertificateAuthority, signing_key_pem
+from publishing_testkit.controlplane.pki import CertificateAuthority, signing_key
 from publishing_testkit.controlplane.ports import HOST, free_port
 from publishing_testkit.controlplane.processes import Child
 from publishing_testkit.controlplane.readiness import NotReady, wait_until_ready
@@ -133,11 +133,13 @@ class ControlPlane:
         pki = workdir / "pki"
         pki.mkdir(mode=0o700)
         groups = ",".join(ADMIN_GROUPS)
+        sa_signer = signing_key()
         files = {
             "ca.crt": ca.cert_pem,
             "apiserver.crt": serving.cert_pem,
             "apiserver.key": serving.key_pem,
-            "sa-signer.key": signing_key_pem(),
+            "sa-signer.pub": sa_signer.cert_pem,
+            "sa-signer.key": sa_signer.key_pem,
             # token,user,uid,"group1,group2": the static-token file format of kube-apiserver
             "tokens.csv": f'{self._admin_token},{ADMIN_USER},{ADMIN_USER},"{groups}"\n'.encode(),
         }
@@ -162,6 +164,7 @@ class ControlPlane:
                 client_ca=pki / "ca.crt",
                 token_file=pki / "tokens.csv",
                 signing_key=pki / "sa-signer.key",
+                verification_key=pki / "sa-signer.pub",
             ),
             extra_arguments=self._apiserver_arguments,
         )
