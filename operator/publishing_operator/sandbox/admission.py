@@ -69,7 +69,7 @@ class FieldError(BaseModel):
 
     type: str  # the cause type: FieldValueInvalid, FieldValueRequired, FieldValueNotSupported, ...
     field: str  # e.g. "spec.source"
-    message: str  # the body without the field, e.g. 'Invalid value: "object": exactly one of ...'
+    message: str  # the body without the field, e.g. 'Invalid value: exactly one of ...'
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
@@ -531,7 +531,7 @@ class CRDValidator:
             previous = to_cel(view(old), schema) if any(rule.transition for rule in rules) else None
             for rule in rules:
                 activation = {"self": this, "oldSelf": previous} if rule.transition else {"self": this}
-                error = self._evaluate(rule, activation, schema, path)
+                error = self._evaluate(rule, activation, schema, path, value)
                 if error is not None:
                     errors.append(error)
         if isinstance(value, dict):
@@ -554,7 +554,7 @@ class CRDValidator:
                 self._run_rules(item, old_item, items, _index(path, i), errors)
 
     def _evaluate(
-        self, rule: _Rule, activation: dict[str, Any], schema: Schema, path: str
+        self, rule: _Rule, activation: dict[str, Any], schema: Schema, path: str, value: Json
     ) -> FieldError | None:
         target = _join_field_path(path, rule.field_path) if rule.field_path else path
         shown_type = schema.get("type", "object")
@@ -579,7 +579,10 @@ class CRDValidator:
                     message = str(evaluated)
             except Exception:  # the server falls back to message when messageExpression fails
                 pass
-        return _field_error(rule.reason, target, message, shown_type)
+        # kube-apiserver (apiextensions-apiserver cel/validation.go) shows a scalar's value and
+        # omits an object's or array's: 'Invalid value: "..": msg', 'Invalid value: msg'.
+        shown: Any = _NO_VALUE if shown_type in ("object", "array") else value
+        return _field_error(rule.reason, target, message, shown)
 
 
 def _go_numbers(value: Json) -> Json:

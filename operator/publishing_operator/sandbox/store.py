@@ -436,12 +436,14 @@ class ClusterState:
                             ),
                         ],
                     )
-            if rtype.has_generation and _without_metadata(new) != _without_metadata(old):
-                meta["generation"] = int(old_meta.get("generation", 1)) + 1
         new["apiVersion"], new["kind"] = old.get("apiVersion", rtype.api_version), rtype.kind
         new["metadata"]["resourceVersion"] = old_meta.get("resourceVersion")
         new = self._prepare_builtin_update(rtype, new)
         new = self._admit(rtype, new, old, subresource, strict, warnings)
+        # After defaulting, as kube-apiserver decides it: a PUT that only leaves out defaulted
+        # fields changes nothing and keeps the generation.
+        if subresource is None and rtype.has_generation and _without_metadata(new) != _without_metadata(old):
+            new["metadata"]["generation"] = int(old_meta.get("generation", 1)) + 1
         if new == old:
             return old  # a no-op write keeps the resourceVersion and emits no event, as etcd does
         if dry_run:
