@@ -1,17 +1,32 @@
 """Two API servers side by side: the emulator and the real kube-apiserver, each behind the same
-`Kube` interface, so one request can be sent to both and the answers compared."""
+`Kube` interface and a namespace of the same name, so one request can go to both and the answers
+be compared."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from tests.differential.normalize import normalize
+from tests.differential.normalize import assert_same, normalize, status_fields
 from tests.fixtures.kube import Kube
 
-Answer = tuple[int, Any]
+Path = str | Callable[[Kube], str]
+
+
+@dataclass
+class Answer:
+    code: int
+    body: Any
+    warnings: list[str] = field(default_factory=list)
+
+    def comparable(self) -> tuple[int, Any, list[str]]:
+        """What must be equal: the code, the Status parts clients act on (or the normalized object),
+        the Warning headers."""
+        is_status = isinstance(self.body, dict) and self.body.get("kind") == "Status"
+        body = normalize(status_fields(self.body) if is_status else self.body)
+        return self.code, body, self.warnings
 
 
 @dataclass
@@ -19,42 +34,65 @@ class Pair:
     emulator: Kube
     real: Kube
 
-    def both(self) -> tuple[Kube, Kube]:
-        return self.emulator, self.real
-
-    async def each(self, call: Callable[[Kube], Awaitable[Answer]]) -> tuple[Answer, Answer]:
-        """The same call on the emulator, then on the real server (in this order, one at a time)."""
-        first = await call(self.emulator)
-        second = await call(self.real)
-        return first, second
-
-    async def request(
-        self, method: str, path: Callable[[Kube], str], body: Any = None, **kwargs: Any
-    ) -> tuple[Answer, Answer]:
-        async def call(kube: Kube) -> Answer:
-            return await kube.request(method, path(kube), _in_namespace(body, kube), **kwargs)
-
-        return await self.each(call)
-
-    def apply(self, manifests: list[dict[str, Any]]) -> None:
-        for kube in self.both():
-            kube.apply(manifests)
-
     @property
     def namespace(self) -> str:
         """Both servers' namespace for the test: the same name on each."""
         return self.real.namespace
 
+    def both(self) -> tuple[Kube, Kube]:
+        return self.emulator, self.real
 
-def normalized(answers: tuple[Answer, Answer]) -> tuple[Answer, Answer]:
-    (code_e, body_e), (code_r, body_r) = answers
-    return (code_e, normalize(body_e)), (code_r, normalize(body_r))
+    def apply(self, manifests: list[dict[str, Any]]) -> None:
+        for kube in self.both():
+            kube.apply(manifests)
+
+    async def send(
+        self,
+        method: str,
+        path: Path,
+        body: Any = None,
+        *,
+        content_type: str = "application/json",
+        accept: str = "application/json",
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[Answer, Answer]:
+        """The same request to the emulator, then to the real server."""
+        answers = []
+        for kube in self.both():
+            target = path(kube) if callable(path) else path
+            answers.append(
+                await request(kube, method, target, body, content_type, accept, params or {}, headers or {})
+            )
+        return answers[0], answers[1]
+
+    async def same(self, method: str, path: Path, body: Any = None, **kwargs: Any) -> tuple[Answer, Answer]:
+        """`send`, then assert both answers are equal once the allowed differences are taken out."""
+        emulator, real = await self.send(method, path, body, **kwargs)
+        assert_same(emulator.comparable(), real.comparable())
+        return emulator, real
 
 
-def _in_namespace(body: Any, kube: Kube) -> Any:
-    """A body whose metadata.namespace is "default" goes to the target's own namespace."""
-    if isinstance(body, dict) and (body.get("metadata") or {}).get("namespace") == "default":
-        copied = json.loads(json.dumps(body))
-        copied["metadata"]["namespace"] = kube.namespace
-        return copied
-    return body
+async def request(
+    kube: Kube,
+    method: str,
+    path: str,
+    body: Any,
+    content_type: str,
+    accept: str,
+    params: dict[str, str],
+    headers: dict[str, str],
+) -> Answer:
+    data = None if body is None else (body if isinstance(body, bytes | str) else json.dumps(body))
+    sent = {"Content-Type": content_type, "Accept": accept, **headers}
+    async with (
+        kube.client_session() as session,
+        session.request(method, path, data=data, params=params, headers=sent) as response,
+    ):
+        text = await response.text()
+        warnings = response.headers.getall("Warning", [])
+        try:
+            decoded: Any = json.loads(text)
+        except ValueError:
+            decoded = text
+        return Answer(response.status, decoded, list(warnings))

@@ -504,7 +504,7 @@ class CRDValidator:
         errors: list[FieldError] = []
         _validate(obj, self.schema, "", errors, root=True)
         if any(e.type in _BLOCKING for e in errors):
-            errors.append(_field_error("FieldValueInvalid", "<nil>", _NOT_CHECKED, "null"))
+            errors.append(_field_error("FieldValueInvalid", "<nil>", _NOT_CHECKED, None))  # Go's nil: null
             return errors
         self._run_rules(obj, old if old is not None else _NO_VALUE, self.schema, "", errors, root=True)
         return errors

@@ -28,7 +28,7 @@ from publishing_operator.sandbox import errors, protobuf, rbac, table
 from publishing_operator.sandbox.errors import ApiError, JsonObject
 from publishing_operator.sandbox.patching import APPLY, JSON_PATCH, MERGE, STRATEGIC
 from publishing_operator.sandbox.resources import ResourceType
-from publishing_operator.sandbox.selectors import parse_selectors
+from publishing_operator.sandbox.selectors import parse_selectors, selectable_fields
 from publishing_operator.sandbox.store import ClusterState
 from publishing_operator.sandbox.watch import serve_watch
 
@@ -143,7 +143,9 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
             injected = await self._user_reaction(request)
             return injected if injected is not None else await self._route(request)
         except ApiError as exc:
-            return _json(exc.to_status(), exc.code)
+            if exc.text is not None:
+                return aiohttp.web.Response(status=exc.code, text=exc.text, content_type="text/plain")
+            return _json(exc.to_status(), exc.code, exc.warnings)
         except (ConnectionError, asyncio.CancelledError):
             raise
         except Exception as exc:  # a bug in the emulator: answer like an API server would, with detail
@@ -199,6 +201,8 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
             return _json(self._api_versions() if api.group == "" else self._group(api.group))
         if api.plural is None:
             return _json(self._resource_list(api.group, api.version))
+        if api.group and (api.group, api.version, api.plural) not in self.state.types:
+            raise errors.page_not_found()
         rtype = self.state.find(api.group, api.version, api.plural)
         if api.namespace is not None and not rtype.namespaced:
             raise errors.resource_not_found()
@@ -207,7 +211,9 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
         self._authorize(request, rtype, api, method, watch)
         dry_run = params.get("dryRun") == "All"
         strict = params.get("fieldValidation") == "Strict"
-        warnings: list[str] | None = [] if params.get("fieldValidation") == "Warn" else None
+        # No fieldValidation means Warn on kube-apiserver: unknown fields are dropped and named in
+        # Warning headers (the operator's clients send none; kubectl sends Strict).
+        warnings: list[str] | None = [] if params.get("fieldValidation", "Warn") == "Warn" else None
         accept = request.headers.get("Accept", "")
         if api.name is None:
             if method == "GET" and watch:
@@ -277,11 +283,11 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
         if method == "DELETE":
             options = request.data if isinstance(request.data, dict) else {}
             dry_run = dry_run or "All" in (options.get("dryRun") or [])
-            return _json(
-                self._output(
-                    rtype, self.state.delete(rtype, api.namespace, name, options, dry_run=dry_run), accept
-                )
-            )
+            deleted = self.state.delete(rtype, api.namespace, name, options, dry_run=dry_run)
+            still_there = (api.namespace or "", name) in self.state.objects[rtype.group_plural]
+            if still_there or rtype.plural == "namespaces":  # marked for deletion: the object
+                return _json(self._output(rtype, deleted, accept))
+            return _json(errors.deleted(rtype.plural, rtype.group, name, deleted["metadata"].get("uid", "")))
         raise errors.method_not_allowed()
 
     def _identity(self, request: rendering.Request) -> rbac.Identity | None:
@@ -363,7 +369,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
     def _list(
         self, rtype: ResourceType, api: ApiPath, params: Mapping[str, str], accept: str
     ) -> aiohttp.web.StreamResponse:
-        items = self.state.select(rtype, api.namespace, parse_selectors(params))
+        items = self.state.select(rtype, api.namespace, parse_selectors(params, selectable_fields(rtype)))
         items, list_meta = _page(items, params, self.state.rv)
         if table.wants_table(accept):
             result = table.table(
@@ -371,6 +377,8 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
             )
             result["metadata"] = list_meta
             return _json(result)
+        if rtype.custom:  # unstructured lists always carry the key, empty on the last page
+            list_meta.setdefault("continue", "")
         if table.wants_as(accept, "PartialObjectMetadataList"):
             partial = [table.partial_object_metadata(obj) for obj in items]
             return _json(
@@ -389,7 +397,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
     def _delete_collection(
         self, rtype: ResourceType, api: ApiPath, params: Mapping[str, str]
     ) -> aiohttp.web.StreamResponse:
-        items = self.state.select(rtype, api.namespace, parse_selectors(params))
+        items = self.state.select(rtype, api.namespace, parse_selectors(params, selectable_fields(rtype)))
         for obj in items:
             meta = obj["metadata"]
             self.state.delete(rtype, meta.get("namespace"), meta["name"])

@@ -23,7 +23,7 @@ import aiohttp.web
 from publishing_operator.sandbox import errors, table
 from publishing_operator.sandbox.errors import JsonObject
 from publishing_operator.sandbox.resources import ResourceType
-from publishing_operator.sandbox.selectors import parse_selectors
+from publishing_operator.sandbox.selectors import parse_selectors, selectable_fields
 from publishing_operator.sandbox.store import ClusterState
 
 _LIVENESS_CHECK = 1.0  # seconds between checks that the client is still connected while idle
@@ -41,7 +41,7 @@ async def serve_watch(
     bookmark_interval: float,
     closing: asyncio.Event,
 ) -> aiohttp.web.StreamResponse:
-    selected = parse_selectors(params)
+    selected = parse_selectors(params, selectable_fields(rtype))
 
     def matches(obj: Mapping[str, Any] | None) -> bool:
         if obj is None:
