@@ -169,7 +169,7 @@ def test_schema_errors_read_like_a_real_api_server() -> None:
         type="FieldValueRequired", field="spec.expo", message="Required value"
     )
     # blocking errors (enum, required, too long) mean the CEL rules were skipped, and the server says so
-    assert errors["<nil>"].message.startswith('Invalid value: null: some validation rules were not checked')
+    assert errors["<nil>"].message.startswith("Invalid value: null: some validation rules were not checked")
 
 
 def test_type_errors_show_the_type_and_block_cel() -> None:
@@ -180,7 +180,7 @@ def test_type_errors_show_the_type_and_block_cel() -> None:
     assert [str(e) for e in error.errors] == [
         'spec.retry.maxAttempts: Invalid value: "string": spec.retry.maxAttempts in body must be of type '
         'integer: "string"',
-        '<nil>: Invalid value: null: some validation rules were not checked because the object was '
+        "<nil>: Invalid value: null: some validation rules were not checked because the object was "
         "invalid; correct the existing errors to complete validation",
     ]
 

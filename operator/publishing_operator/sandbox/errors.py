@@ -155,6 +155,20 @@ def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]
     )
 
 
+def invalid_list_options(field: str, reason: str, text: str) -> ApiError:
+    """422 for list/watch query parameters that do not go together (meta.k8s.io ListOptions)."""
+    return ApiError(
+        422,
+        "Invalid",
+        f'ListOptions.meta.k8s.io "" is invalid: {field}: {text}',
+        {
+            "group": "meta.k8s.io",
+            "kind": "ListOptions",
+            "causes": [{"reason": reason, "message": text, "field": field}],
+        },
+    )
+
+
 def unprocessable(message: str) -> ApiError:
     """422 without field causes, e.g. a failed JSON-patch `test` operation."""
     return ApiError(422, "Invalid", message, {})

@@ -79,6 +79,7 @@ class ClusterState:
         self.objects: dict[tuple[str, str], dict[tuple[str, str], JsonObject]] = {}
         self.log: deque[WatchEvent] = deque(maxlen=event_log_size)
         self.rv = 0
+        self.registered_at: dict[tuple[str, str], int] = {}  # (group, plural) -> rv when first served
         self._validator_factory = validator_factory or _default_validator_factory
         self._changed = asyncio.Event()
         self._compiled: dict[str, tuple[Any, list[ResourceType]]] = {}  # CRD name -> (spec, its types)
@@ -90,6 +91,8 @@ class ClusterState:
     # ---- resource types ------------------------------------------------------------------------
 
     def _register(self, rtype: ResourceType) -> None:
+        # A watch cache starts when its type is served: history before that is too old (410).
+        self.registered_at.setdefault(rtype.group_plural, self.rv)
         self.types[(rtype.group, rtype.version, rtype.plural)] = rtype
         self.objects.setdefault(rtype.group_plural, {})
 
@@ -695,6 +698,7 @@ class ClusterState:
         for rtype in rtypes:
             self._unregister(rtype)
         self.objects.pop(group_plural, None)
+        self.registered_at.pop(group_plural, None)
 
     # ---- namespaces ----------------------------------------------------------------------------
 

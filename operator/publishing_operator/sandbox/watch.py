@@ -42,6 +42,12 @@ async def serve_watch(
     closing: asyncio.Event,
 ) -> aiohttp.web.StreamResponse:
     selected = parse_selectors(params, selectable_fields(rtype))
+    if params.get("sendInitialEvents") == "true" and params.get("resourceVersionMatch") != "NotOlderThan":
+        raise errors.invalid_list_options(  # before the stream starts: an HTTP 422, as on a real server
+            "resourceVersionMatch",
+            "FieldValueForbidden",
+            "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+        )
 
     def matches(obj: Mapping[str, Any] | None) -> bool:
         if obj is None:
@@ -99,6 +105,10 @@ async def serve_watch(
                 last = int(requested)
             except ValueError:
                 await send("ERROR", errors.bad_request(f"invalid resourceVersion {requested!r}").to_status())
+                return response
+            started = state.registered_at.get(rtype.group_plural, 0)
+            if last < started:  # older than this type's watch cache: kube-apiserver's 410
+                await send("ERROR", errors.gone(f"too old resource version: {last} ({started})").to_status())
                 return response
         next_bookmark = loop.time() + bookmark_interval
         while not closing.is_set():
