@@ -6,19 +6,15 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test test-real cluster lint unit integration bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml testkit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./testkit
 	touch $(STAMP)
 
 ## run: the operator's main job on a machine with no cluster (emulated API + Expo simulator)
 run: $(STAMP)
 	$(BIN)/publishing-operator sandbox
-
-# The control plane's launcher lives in the testkit; until it is installed with the package, run it
-# from the source tree.
-TESTKIT_PATH := PYTHONPATH=testkit$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 ## test: every test (unit, contract, integration) on the emulated API, then the integration and
 ## differential tests on a real kube-apiserver + etcd (built from Go modules once, then cached;
@@ -30,11 +26,11 @@ test: $(STAMP)
 
 ## test-real: the integration and differential tests against a real kube-apiserver + etcd
 test-real: $(STAMP)
-	$(TESTKIT_PATH) PUBLISHING_TEST_API=real $(BIN)/pytest -q tests/integration
+	PUBLISHING_TEST_API=real $(BIN)/pytest -q tests/integration tests/differential
 
 ## cluster: a real kube-apiserver + etcd (no controllers) in the foreground until Ctrl-C; .cluster/kubeconfig
 cluster: $(STAMP)
-	$(TESTKIT_PATH) $(BIN)/python -m publishing_testkit.controlplane --kubeconfig .cluster/kubeconfig
+	$(BIN)/python -m publishing_testkit.controlplane --kubeconfig .cluster/kubeconfig
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit tests/contract
@@ -43,9 +39,10 @@ integration: $(STAMP)
 	$(BIN)/pytest -q tests/integration
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator tests bench
-	$(BIN)/ruff format --check operator tests bench
+	$(BIN)/ruff check operator testkit tests bench
+	$(BIN)/ruff format --check operator testkit tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

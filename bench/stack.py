@@ -36,12 +36,12 @@ from tests.fixtures.operator import EXAMPLE_TOKEN, OperatorProcess, Stack, load_
 
 from publishing_operator.api import FINALIZER, RESULT_LABEL
 from publishing_operator.durations import format_duration
-from publishing_operator.sandbox import EmulatorThread, emulator_in_thread, load_manifests
-from publishing_operator.sandbox.emulator import parse_api_path
-from publishing_operator.sandbox.store import WatchEvent
 from publishing_operator.settings import Settings
-from publishing_operator.simulator.server import SimulatorThread
-from publishing_operator.simulator.state import SimulatorConfig
+from publishing_testkit.expo_simulator.server import SimulatorThread
+from publishing_testkit.expo_simulator.state import SimulatorConfig
+from publishing_testkit.kube_emulator import EmulatorThread, emulator_in_thread, load_manifests
+from publishing_testkit.kube_emulator.emulator import parse_api_path
+from publishing_testkit.kube_emulator.store import WatchEvent
 
 GROUP, PLURAL = "publishing.dev", "publishingbuilds"
 FINISHED = frozenset({"Succeeded", "Failed", "Cancelled"})

@@ -1,38 +1,27 @@
-"""Secret lookup and validation, before any money is spent on EAS; plus redaction helpers.
+"""Validation of the Secrets a PublishingBuild references, before any money is spent on EAS.
 
-Secrets are read from the resource's own namespace only, through a small `SecretReader` (the real
-one speaks to the Kubernetes API with httpx; tests pass a dict-backed one). `resolve_credentials`
+Pure: the controller reads the Secrets (the resource's own namespace only, through the Kubernetes
+adapter) and hands their data here; this module never talks to an API. `validate_credentials`
 checks, in a fixed order, the Expo token, the signing Secret and the store key, and returns the
 first problem as a `CredentialCheck` whose reason is a `CredentialsReady` reason and whose message
 names the Secret and key but never any part of a value. On success it carries the values as
-`SecretStr` / typed models, which do not show them in repr, str or logs.
+`SecretStr` / typed models, which do not show them in repr, str or logs. Key parsing and the
+sign/verify probes cost milliseconds of CPU: the controller runs this off the event loop.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import re
-import ssl
-from collections.abc import Iterable, Mapping
-from datetime import timedelta
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote
+from collections.abc import Mapping
 
-import httpx
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from publishing_operator.api import Platform, PublishingBuildSpec, Reason
 from publishing_operator.expo.models import AndroidSigning, AscApiKey, IosSigning, SigningMaterial
-
-if TYPE_CHECKING:
-    import kopf
+from publishing_operator.private_keys import can_sign, load_private_key
 
 # Keys of the App Store Connect API key Secret (spec.submit.ios.apiKeySecretRef).
 ASC_KEY_ID = "key-id"
@@ -57,115 +46,9 @@ KEY_ID_RE = re.compile(r"^[0-9A-Z]{1,30}$")
 ISSUER_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 _PKCS8_HEADER = b"-----BEGIN PRIVATE KEY-----"
 _ENCRYPTED_HEADER = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
-_PROBE = b"publishing-operator credential check"
 # Binary files in the signing Secret are DER (a SEQUENCE, 0x30) or a JKS keystore (0xFEEDFEED).
 _DER_SEQUENCE = b"\x30"
 _JKS_MAGIC = b"\xfe\xed\xfe\xed"
-
-RECHECK_INITIAL = timedelta(seconds=5)
-RECHECK_MAX = timedelta(minutes=5)
-REDACTED = "***"
-_MIN_REDACT_LEN = 4  # shorter "secrets" would shred every log line they occur in
-
-
-# ---------------------------------------------------------------------------------------------------
-# Reading Secrets
-# ---------------------------------------------------------------------------------------------------
-
-
-class SecretReader(Protocol):
-    async def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
-        """The Secret's `.data`, base64-decoded; None when the Secret does not exist."""
-        ...
-
-
-class SecretReadError(Exception):
-    """The Secret could not be read for a reason other than "not found" (transient: retry).
-    The message carries the API status and the server's reason, never Secret data."""
-
-    def __init__(self, namespace: str, name: str, detail: str, status: int | None = None) -> None:
-        super().__init__(f'cannot read Secret "{name}" in namespace "{namespace}": {detail}')
-        self.namespace = namespace
-        self.name = name
-        self.status = status
-
-
-class KubernetesSecretReader:
-    """GET /api/v1/namespaces/{ns}/secrets/{name} with httpx.
-
-    Build it from kopf's login result: `KubernetesSecretReader.from_connection_info(info)`, or
-    give the base URL, auth headers and TLS verification yourself. Close it with `aclose()`.
-    """
-
-    def __init__(
-        self,
-        base_url: str,
-        headers: Mapping[str, str] | None = None,
-        verify: ssl.SSLContext | bool = True,
-        *,
-        timeout: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            headers={"Accept": "application/json", **(headers or {})},
-            verify=verify,
-            timeout=timeout,
-            transport=transport,
-        )
-
-    @classmethod
-    def from_connection_info(cls, info: kopf.ConnectionInfo, **kwargs: Any) -> KubernetesSecretReader:
-        verify: ssl.SSLContext | bool = info.as_ssl_context() if info.server.startswith("https") else True
-        return cls(info.server, headers=info.as_http_headers(), verify=verify, **kwargs)
-
-    def __repr__(self) -> str:  # the headers hold a token: show only where it points
-        return f"KubernetesSecretReader({str(self._client.base_url)!r})"
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
-
-    def use_headers(self, headers: Mapping[str, str]) -> None:
-        """New credentials after a re-login (a rotated token)."""
-        self._client.headers.update(headers)
-
-    async def __aenter__(self) -> KubernetesSecretReader:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
-        path = f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets/{quote(name, safe='')}"
-        try:
-            response = await self._client.get(path)
-        except httpx.HTTPError as exc:
-            raise SecretReadError(namespace, name, type(exc).__name__) from None
-        if response.status_code == 404:
-            return None
-        if response.status_code != 200:
-            raise SecretReadError(namespace, name, _status_detail(response), response.status_code)
-        try:
-            body = response.json()
-            data = body.get("data") or {}
-            return {str(key): base64.b64decode(value, validate=True) for key, value in data.items()}
-        except (ValueError, AttributeError, TypeError, binascii.Error):
-            # Never echo the body: it is the Secret.
-            raise SecretReadError(namespace, name, "malformed Secret in the API response", 200) from None
-
-
-def _status_detail(response: httpx.Response) -> str:
-    """HTTP status plus a Kubernetes Status message (RBAC errors say which permission is missing)."""
-    detail = f"HTTP {response.status_code}"
-    try:
-        body = response.json()
-    except ValueError:
-        return detail
-    if isinstance(body, dict) and body.get("kind") == "Status" and isinstance(body.get("message"), str):
-        return f"{detail}: {body['message'][:300]}"
-    return detail
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -184,7 +67,7 @@ class ResolvedCredentials(BaseModel):
     signing: SigningMaterial | None = None
 
     def secret_values(self) -> list[str]:
-        """Every secret string held here, for `redact()`."""
+        """Every secret string held here, for the log scrubber (redaction.py)."""
         values = [self.expo_token.get_secret_value()]
         if self.asc is not None:
             values.append(self.asc.key_p8.get_secret_value())
@@ -244,33 +127,47 @@ class _Problem(Exception):
 # ---------------------------------------------------------------------------------------------------
 
 
-async def resolve_credentials(
-    reader: SecretReader, namespace: str, spec: PublishingBuildSpec
-) -> CredentialCheck:
-    """Read and validate every Secret the spec references, in the resource's namespace.
+def referenced_secrets(spec: PublishingBuildSpec) -> tuple[str, ...]:
+    """Every Secret name the spec references, in the order they are checked (each once)."""
+    names = [spec.expo.token_secret_ref.name]
+    if spec.signing is not None:
+        names.append(spec.signing.secret_ref.name)
+    if spec.submit is not None and spec.submit.ios is not None:
+        names.append(spec.submit.ios.api_key_secret_ref.name)
+    if spec.submit is not None and spec.submit.android is not None:
+        names.append(spec.submit.android.service_account_key_secret_ref.name)
+    return tuple(dict.fromkeys(names))
 
-    Order: Expo token, signing Secret, store key; the first problem wins. A `SecretReadError`
-    (API unreachable, forbidden) propagates: it says nothing about the Secret itself.
+
+SecretsByName = Mapping[str, Mapping[str, bytes] | None]
+
+
+def validate_credentials(
+    namespace: str, spec: PublishingBuildSpec, secrets: SecretsByName
+) -> CredentialCheck:
+    """Validate every Secret the spec references. `secrets` maps each name of
+    `referenced_secrets(spec)` to its data, or to None when the Secret does not exist in
+    `namespace` (the resource's own; named in messages).
+
+    Order: Expo token, signing Secret, store key; the first problem wins.
     """
-    secrets = _Secrets(reader, namespace)
+    found = _Secrets(secrets, namespace)
     try:
         token_ref = spec.expo.token_secret_ref
-        token = _expo_token(token_ref.name, token_ref.key, await secrets.value(token_ref.name, token_ref.key))
+        token = _expo_token(token_ref.name, token_ref.key, found.value(token_ref.name, token_ref.key))
 
         signing = None
         if spec.signing is not None:
             name = spec.signing.secret_ref.name
-            signing = _signing(
-                name, spec.app.platform, await secrets.data(name, _signing_keys(spec.app.platform))
-            )
+            signing = _signing(name, spec.app.platform, found.data(name, _signing_keys(spec.app.platform)))
 
         asc = play = None
         if spec.submit is not None and spec.submit.ios is not None:
             name = spec.submit.ios.api_key_secret_ref.name
-            asc = _asc_key(name, await secrets.data(name, ASC_KEYS))
+            asc = _asc_key(name, found.data(name, ASC_KEYS))
         if spec.submit is not None and spec.submit.android is not None:
             ref = spec.submit.android.service_account_key_secret_ref
-            play = _play_key(ref.name, ref.key, await secrets.value(ref.name, ref.key))
+            play = _play_key(ref.name, ref.key, found.value(ref.name, ref.key))
     except _Problem as problem:
         return CredentialCheck(
             ok=False,
@@ -291,17 +188,14 @@ async def resolve_credentials(
 
 
 class _Secrets:
-    """Reads each Secret once per check, and turns absences into problems."""
+    """The Secrets' data by name; absences become problems that name the Secret and key."""
 
-    def __init__(self, reader: SecretReader, namespace: str) -> None:
-        self._reader, self._namespace = reader, namespace
-        self._cache: dict[str, dict[str, bytes] | None] = {}
+    def __init__(self, secrets: SecretsByName, namespace: str) -> None:
+        self._secrets, self._namespace = secrets, namespace
 
-    async def data(self, name: str, keys: tuple[str, ...]) -> dict[str, bytes]:
+    def data(self, name: str, keys: tuple[str, ...]) -> Mapping[str, bytes]:
         """The Secret's data; `keys` are the keys the caller needs (named when it is missing)."""
-        if name not in self._cache:
-            self._cache[name] = await self._reader.read_secret(self._namespace, name)
-        data = self._cache[name]
+        data = self._secrets.get(name)
         if data is None:
             noun = "key" if len(keys) == 1 else "keys"
             what = f" ({noun} " + ", ".join(f'"{key}"' for key in keys) + ")"
@@ -313,8 +207,8 @@ class _Secrets:
             )
         return data
 
-    async def value(self, name: str, key: str) -> bytes:
-        data = await self.data(name, (key,))
+    def value(self, name: str, key: str) -> bytes:
+        data = self.data(name, (key,))
         if key not in data:
             raise _missing(name, key)
         return data[key]
@@ -386,10 +280,10 @@ def _asc_key(secret: str, data: Mapping[str, bytes]) -> AscApiKey:
         raise _invalid(secret, ASC_PRIVATE_KEY, "is an encrypted private key; App Store Connect keys are not")
     if not pem.startswith(_PKCS8_HEADER):
         raise _invalid(secret, ASC_PRIVATE_KEY, not_p256)
-    private_key = _load_pem(pem)
+    private_key = load_private_key(pem)
     if not isinstance(private_key, ec.EllipticCurvePrivateKey) or private_key.curve.name != "secp256r1":
         raise _invalid(secret, ASC_PRIVATE_KEY, not_p256)
-    if not _ec_can_sign(private_key):
+    if not can_sign(private_key):
         raise _invalid(secret, ASC_PRIVATE_KEY, "holds a P-256 key that cannot produce a valid signature")
     return AscApiKey(key_p8=SecretStr(pem.decode("ascii")), key_id=key_id, issuer_id=issuer_id)
 
@@ -417,10 +311,10 @@ def _play_key(secret: str, key: str, raw: bytes) -> SecretStr:
     private_pem = document.get("private_key")
     if not isinstance(private_pem, str) or not private_pem.strip():
         raise _invalid(secret, key, 'has no RSA private key (field "private_key")')
-    private_key = _load_pem(private_pem.strip().encode("utf-8"))
+    private_key = load_private_key(private_pem.strip().encode("utf-8"))
     if not isinstance(private_key, rsa.RSAPrivateKey):
         raise _invalid(secret, key, 'field "private_key" is not an RSA private key in PEM form')
-    if not _rsa_can_sign(private_key):
+    if not can_sign(private_key):
         raise _invalid(
             secret, key, 'field "private_key" holds an RSA key that cannot produce a valid signature'
         )
@@ -486,80 +380,3 @@ def _binary(secret: str, data: Mapping[str, bytes], key: str, magics: tuple[byte
             secret, key, f"is not {what} (store the binary file, e.g. kubectl create secret --from-file)"
         )
     return base64.b64encode(raw).decode("ascii")
-
-
-def _load_pem(pem: bytes) -> PrivateKeyTypes | None:
-    try:
-        return serialization.load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        return None
-
-
-def _ec_can_sign(key: ec.EllipticCurvePrivateKey) -> bool:
-    try:
-        signature = key.sign(_PROBE, ec.ECDSA(hashes.SHA256()))
-        key.public_key().verify(signature, _PROBE, ec.ECDSA(hashes.SHA256()))
-    except (InvalidSignature, ValueError):
-        return False
-    return True
-
-
-def _rsa_can_sign(key: rsa.RSAPrivateKey) -> bool:
-    try:
-        signature = key.sign(_PROBE, padding.PKCS1v15(), hashes.SHA256())
-        key.public_key().verify(signature, _PROBE, padding.PKCS1v15(), hashes.SHA256())
-    except (InvalidSignature, ValueError):
-        return False
-    return True
-
-
-# ---------------------------------------------------------------------------------------------------
-# Helpers for the lifecycle and for logging
-# ---------------------------------------------------------------------------------------------------
-
-
-def recheck_delay(failures: int) -> timedelta:
-    """Wait before re-checking credentials after `failures` consecutive failed checks:
-    5 s, 10 s, 20 s, ... capped at 5 min (0 or less → 5 s)."""
-    exponent = min(max(failures - 1, 0), 16)
-    delay: timedelta = RECHECK_INITIAL * (2**exponent)
-    return min(delay, RECHECK_MAX)
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every occurrence of each secret in `text` with "***": the value itself, its
-    base64 forms, its JSON-escaped form, and each long line of a multi-line value (a PEM body
-    quoted line by line). Values shorter than 4 characters are left alone."""
-    return scrub(text, redaction_needles(secrets))
-
-
-def redaction_needles(secrets: Iterable[str]) -> list[str]:
-    """Every form of each secret that `redact` replaces, longest first (a value is replaced
-    whole before any of its lines)."""
-    needles: set[str] = set()
-    for secret in secrets:
-        if len(secret) < _MIN_REDACT_LEN:
-            continue
-        raw = secret.encode("utf-8")
-        needles.update(
-            {
-                secret,
-                base64.b64encode(raw).decode("ascii"),
-                base64.b64encode(raw).decode("ascii").rstrip("="),
-                base64.urlsafe_b64encode(raw).decode("ascii").rstrip("="),
-                json.dumps(secret)[1:-1],
-            }
-        )
-        stripped = secret.strip()
-        if stripped != secret and len(stripped) >= _MIN_REDACT_LEN:
-            needles.add(stripped)
-        needles.update(line.strip() for line in secret.splitlines() if len(line.strip()) >= 16)
-    return sorted(needles, key=len, reverse=True)
-
-
-def scrub(text: str, needles: Iterable[str]) -> str:
-    """Replace each needle (from `redaction_needles`) in `text` with "***"."""
-    for needle in needles:
-        if needle in text:
-            text = text.replace(needle, REDACTED)
-    return text

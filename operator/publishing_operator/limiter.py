@@ -30,6 +30,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
+from publishing_operator.durations import format_duration
+
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
@@ -52,10 +54,6 @@ class Grant(BaseModel):
     started_at: float | None  # None only for an in-flight key restored without a start time
     reacquired: bool = False
 
-    @property
-    def granted(self) -> bool:
-        return True
-
 
 class Denial(BaseModel):
     """No slot now. `position` is 1-based in the FIFO of waiters; `retry_at` is the earliest
@@ -69,11 +67,9 @@ class Denial(BaseModel):
     now: float
     position: int
     waiters: int
-    message: str  # for status: what blocks and where this key stands
-
-    @property
-    def granted(self) -> bool:
-        return False
+    # For status: what blocks. Not the position: a waiter's status must not change on every start
+    # ahead of it (the position is in `position` for logs).
+    message: str
 
     @property
     def retry_after(self) -> timedelta:
@@ -169,7 +165,8 @@ class StartLimiter:
         if reason is LimitReason.MAX_IN_FLIGHT:
             blocked = f"{self.max_in_flight} builds in flight (the in-flight cap)"
         else:
-            blocked = f"build-start rate limit of {self.rate} per {self.window:g}s reached"
+            window = format_duration(timedelta(seconds=self.window))
+            blocked = f"{self.rate} build starts per {window} used"
         return Denial(
             key=key,
             reason=reason,
@@ -177,7 +174,7 @@ class StartLimiter:
             now=now,
             position=index + 1,
             waiters=len(self._waiters),
-            message=f"{blocked}; number {index + 1} of {len(self._waiters)} waiting for a start slot",
+            message=blocked,
         )
 
     def mark_started(self, key: str) -> None:
@@ -223,7 +220,7 @@ class StartLimiter:
     def on_slot_free(self, callback: SlotFreeCallback) -> Callable[[], None]:
         """Call `callback(keys)` with the waiting keys that can now get a slot whenever a release
         or `forget` frees capacity. Returns a function that unsubscribes. Rate-window slots free
-        by the passing of time instead: those waiters were told `retry_at`, see `next_free_at`."""
+        by the passing of time instead: those waiters were told `retry_at`."""
         self._callbacks.append(callback)
 
         def unsubscribe() -> None:
@@ -231,18 +228,6 @@ class StartLimiter:
                 self._callbacks.remove(callback)
 
         return unsubscribe
-
-    def next_free_at(self) -> float | None:
-        """When the next slot frees: now if one is free, the oldest start + window if the rate
-        blocks, None if only the in-flight cap blocks (unknown; wait for `on_slot_free`)."""
-        now = self._clock()
-        self._prune(now)
-        if self._free_in_flight() <= 0:
-            return None
-        if self._free_rate() > 0:
-            return now
-        # After a restore with a lower rate there may be more starts than the rate allows.
-        return self._rate_free_times()[len(self._starts) - self.rate]
 
     def snapshot(self) -> LimiterSnapshot:
         now = self._clock()

@@ -8,35 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from publishing_operator.credentials import redaction_needles, scrub
+from publishing_operator.redaction import SCRUBBER
 
 CONTEXT_FIELDS = ("namespace", "resource", "uid", "build_id", "attempt", "phase")
-
-
-class SecretScrubber:
-    """Defence in depth: every Secret value the operator has resolved is replaced by "***" in any
-    log line, whatever wrote it (a library's exception text, a debug dump). The code never logs
-    secrets on purpose; this catches what it cannot foresee."""
-
-    def __init__(self) -> None:
-        self._values: set[str] = set()
-        self._needles: list[str] = []
-
-    def register(self, values: Iterable[str]) -> None:
-        new = set(values) - self._values
-        if new:
-            self._values |= new
-            self._needles = redaction_needles(self._values)
-
-    def __call__(self, text: str) -> str:
-        return scrub(text, self._needles) if self._needles else text
-
-
-SCRUBBER = SecretScrubber()
 
 
 class JsonFormatter(logging.Formatter):

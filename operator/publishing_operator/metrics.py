@@ -46,9 +46,9 @@ from publishing_operator.api import (
 )
 from publishing_operator.circuit import CircuitBreaker, CircuitState
 from publishing_operator.expo.archive import UPLOAD
-from publishing_operator.expo.client import RequestOutcome
 from publishing_operator.expo.errors import ErrorKind
 from publishing_operator.expo.operations import OPERATIONS
+from publishing_operator.expo.transport import RequestOutcome
 from publishing_operator.limiter import LimiterSnapshot
 
 log = logging.getLogger("publishing_operator.metrics")

@@ -55,6 +55,9 @@ class Settings(BaseModel):
     max_in_flight: int = Field(0, ge=0, description="builds in flight at once, 0 = unlimited")
     poll_build: timedelta = Field(timedelta(seconds=30), description="poll interval while building")
     poll_submission: timedelta = Field(timedelta(seconds=15), description="poll interval while submitting")
+    max_concurrent_steps: int = Field(
+        64, ge=1, le=10_000, description="reconcile steps running at once (API calls in flight)"
+    )
     history_succeeded: int = Field(100, ge=0, description="Succeeded resources kept per namespace")
     history_failed: int = Field(500, ge=0, description="Failed/Cancelled resources kept per namespace")
     namespaces: tuple[str, ...] = Field((), description="namespaces to watch, comma-separated; empty = all")

@@ -18,7 +18,7 @@ from publishing_operator.api import Platform, Workflow
 from publishing_operator.expo import operations
 from publishing_operator.expo.client import ExpoClient
 from publishing_operator.expo.models import AndroidSigning, AscApiKey, IosSigning, SigningMaterial
-from publishing_operator.simulator.server import SimulatorHandle
+from publishing_testkit.expo_simulator.server import SimulatorHandle
 from tests.contract.expo_schema import expo_schema
 from tests.fixtures.expo import EXPO_TOKEN, ArchiveServer, make_tarball
 

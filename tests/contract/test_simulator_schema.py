@@ -21,7 +21,7 @@ from graphql import (
     is_specified_scalar_type,
 )
 
-from publishing_operator.simulator.schema import simulator_schema
+from publishing_testkit.expo_simulator.schema import simulator_schema
 from tests.contract.expo_schema import expo_schema
 
 

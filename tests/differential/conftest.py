@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from publishing_operator.sandbox import emulator_in_thread
+from publishing_testkit.kube_emulator import emulator_in_thread
 from tests.differential.pair import Pair
 from tests.fixtures.kube import Kube
 

@@ -16,7 +16,7 @@ import kubernetes
 import pytest
 from kubernetes.client.rest import ApiException
 
-from publishing_operator.sandbox import serve_emulator
+from publishing_testkit.kube_emulator import serve_emulator
 from tests.fixtures.kube import Kube
 
 pytestmark = pytest.mark.integration

@@ -11,8 +11,8 @@ import pytest
 from publishing_operator.api import Platform, Workflow
 from publishing_operator.expo.client import ExpoClient
 from publishing_operator.expo.errors import ExpoTransientError, ExpoUserError
-from publishing_operator.simulator.server import SimulatorHandle
-from publishing_operator.simulator.state import CallFault, FaultsRequest
+from publishing_testkit.expo_simulator.server import SimulatorHandle
+from publishing_testkit.expo_simulator.state import CallFault, FaultsRequest
 from tests.fixtures.expo import EXPO_TOKEN, ArchiveServer, RecordedSleeps, make_tarball
 
 APP = "5f0e3c2a-1111-4a55-8f0e-2d7c1b6a4e90"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from publishing_operator.api import Platform, Workflow
-from publishing_operator.expo.client import ExpoClient, RequestOutcome, RetryPolicy
+from publishing_operator.expo.client import ExpoClient
 from publishing_operator.expo.errors import (
     ErrorKind,
     ExpoAuthError,
@@ -21,13 +21,14 @@ from publishing_operator.expo.errors import (
 from publishing_operator.expo.models import (
     AndroidSigning,
     AscApiKey,
-    BuildStatus,
+    EasBuildState,
+    EasSubmissionState,
     IosSigning,
     SigningMaterial,
-    SubmissionStatus,
 )
-from publishing_operator.simulator.server import SimulatorHandle
-from publishing_operator.simulator.state import CallFault, FaultsRequest, OutcomeFault, fingerprint
+from publishing_operator.expo.transport import RequestOutcome, RetryPolicy
+from publishing_testkit.expo_simulator.server import SimulatorHandle
+from publishing_testkit.expo_simulator.state import CallFault, FaultsRequest, OutcomeFault, fingerprint
 from tests.fixtures.expo import EXPO_TOKEN, RecordedSleeps
 
 APP = "9a0c7f1e-3b7d-4a55-8f0e-2d7c1b6a4e90"
@@ -98,7 +99,7 @@ async def test_archive_build_runs_to_finished(
     expo_client: ExpoClient, expo_simulator: SimulatorHandle
 ) -> None:
     build = await create_ios_build(expo_client, expo_simulator)
-    assert build.status in (BuildStatus.NEW, BuildStatus.IN_QUEUE)
+    assert build.status in (EasBuildState.NEW, EasBuildState.IN_QUEUE)
     assert build.platform is Platform.IOS
     assert build.message == "req-1"
     assert build.buildProfile == "production"
@@ -113,7 +114,7 @@ async def test_archive_build_runs_to_finished(
 
     finish_everything(expo_simulator)
     done = await expo_client.get_build(build.id)
-    assert done.status is BuildStatus.FINISHED
+    assert done.status is EasBuildState.FINISHED
     assert done.artifacts is not None
     assert done.artifacts.applicationArchiveUrl is not None
     assert done.artifacts.applicationArchiveUrl.endswith(".ipa")
@@ -127,7 +128,7 @@ async def test_queued_build_reports_queue_position_and_wait(
     first = await create_ios_build(expo_client, expo_simulator, "a")
     second = await create_ios_build(expo_client, expo_simulator, "b")
     first, second = await expo_client.get_build(first.id), await expo_client.get_build(second.id)
-    assert (first.status, second.status) == (BuildStatus.IN_QUEUE, BuildStatus.IN_QUEUE)
+    assert (first.status, second.status) == (EasBuildState.IN_QUEUE, EasBuildState.IN_QUEUE)
     assert (first.queuePosition, second.queuePosition) == (1, 2)
     assert second.estimatedWaitTimeLeftSeconds is not None
     assert 0 < second.estimatedWaitTimeLeftSeconds <= 300
@@ -170,11 +171,11 @@ async def test_cancel_build_goes_through_pending_cancel(
     expo_simulator.state.configure({"time_scale": 1.0})
     build = await create_ios_build(expo_client, expo_simulator)
     cancelled = await expo_client.cancel_build(build.id)
-    assert cancelled.status is BuildStatus.PENDING_CANCEL
+    assert cancelled.status is EasBuildState.PENDING_CANCEL
     finish_everything(expo_simulator)
-    assert (await expo_client.get_build(build.id)).status is BuildStatus.CANCELED
+    assert (await expo_client.get_build(build.id)).status is EasBuildState.CANCELED
     # Cancelling again changes nothing (the client may retry a cancel whose answer was lost).
-    assert (await expo_client.cancel_build(build.id)).status is BuildStatus.CANCELED
+    assert (await expo_client.cancel_build(build.id)).status is EasBuildState.CANCELED
 
 
 async def test_github_build_is_stamped_with_the_request_key(
@@ -236,7 +237,7 @@ async def test_ios_submission_lifecycle(expo_client: ExpoClient, expo_simulator:
     submission = await expo_client.create_ios_submission(
         app_id=APP, build_id=build.id, asc_app_id="1234567890", api_key=key, groups=["QA"], changelog="fixes"
     )
-    assert submission.status is SubmissionStatus.AWAITING_BUILD
+    assert submission.status is EasSubmissionState.AWAITING_BUILD
     assert submission.submittedBuildId == build.id
     (seen,) = expo_simulator.state.describe_submissions()
     assert seen["config"]["ascApiKey"]["keyP8Fingerprint"] == fingerprint(P8)
@@ -246,7 +247,7 @@ async def test_ios_submission_lifecycle(expo_client: ExpoClient, expo_simulator:
     assert [s.id for s in await expo_client.build_submissions(build.id)] == [submission.id]
     finish_everything(expo_simulator)
     done = await expo_client.get_submission(submission.id)
-    assert done.status is SubmissionStatus.FINISHED
+    assert done.status is EasSubmissionState.FINISHED
     assert done.completedAt is not None
 
 
@@ -276,12 +277,12 @@ async def test_android_submission_with_rollout_and_cancel(
         service_account_json=PLAY_KEY,
         changelog=None,
     )
-    assert submission.status is SubmissionStatus.IN_QUEUE
+    assert submission.status is EasSubmissionState.IN_QUEUE
     (seen,) = expo_simulator.state.describe_submissions()
     assert seen["config"]["releaseStatus"] == "IN_PROGRESS"
     assert seen["config"]["rollout"] == 0.2
     assert seen["credentialsFingerprint"] == fingerprint(PLAY_KEY)
-    assert (await expo_client.cancel_submission(submission.id)).status is SubmissionStatus.CANCELED
+    assert (await expo_client.cancel_submission(submission.id)).status is EasSubmissionState.CANCELED
 
 
 async def test_failed_build_and_submission_carry_error_codes(
@@ -300,10 +301,10 @@ async def test_failed_build_and_submission_carry_error_codes(
     good = await create_ios_build(expo_client, expo_simulator, "good")
     finish_everything(expo_simulator)
     failed = await expo_client.get_build(failed.id)
-    assert failed.status is BuildStatus.ERRORED
+    assert failed.status is EasBuildState.ERRORED
     assert failed.error is not None
     assert failed.error.errorCode == "EAS_BUILD_UNKNOWN_FASTLANE_ERROR"
-    assert (await expo_client.get_build(good.id)).status is BuildStatus.FINISHED
+    assert (await expo_client.get_build(good.id)).status is EasBuildState.FINISHED
 
     expo_simulator.state.add_faults(
         FaultsRequest(outcomes=[OutcomeFault(target="submission", error_code="ASC_AUTH", message="no")])
@@ -314,7 +315,7 @@ async def test_failed_build_and_submission_carry_error_codes(
     )
     finish_everything(expo_simulator)
     sub = await expo_client.get_submission(sub.id)
-    assert sub.status is SubmissionStatus.ERRORED
+    assert sub.status is EasSubmissionState.ERRORED
     assert sub.error is not None
     assert sub.error.errorCode == "ASC_AUTH"
 

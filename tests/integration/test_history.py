@@ -12,11 +12,16 @@ import httpx
 import pytest
 import yaml
 
-from publishing_operator.history import RetentionLoop, enforce_retention
-from publishing_operator.kube import KubeApi
+from publishing_operator.adapters.kube import KubeApi
+from publishing_operator.controller.retention import Deletion, RetentionLoop, run_retention_pass
 from tests.fixtures.kube import EXAMPLES_DIR, Kube
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+async def retention_deletions(kube: KubeApi, **kwargs: Any) -> list[Deletion]:
+    """One retention pass; what it deleted."""
+    return (await run_retention_pass(kube, **kwargs)).deleted
 
 
 def example_spec() -> dict[str, Any]:
@@ -104,7 +109,7 @@ async def test_limits_keep_the_newest_and_never_touch_a_running_resource(kube: K
     await finish(kube, "b-new", "Succeeded", NOW - timedelta(days=1), team_b)
     assert len(pb_names(kube)) == 13
 
-    deleted = await enforce_retention(api, namespaces=(), keep_succeeded=3, keep_failed=5, now=NOW)
+    deleted = await retention_deletions(api, namespaces=(), keep_succeeded=3, keep_failed=5, now=NOW)
 
     assert sorted((d.namespace, d.name, d.reason) for d in deleted) == [
         (own, "pb-06", "history-succeeded"),
@@ -116,8 +121,8 @@ async def test_limits_keep_the_newest_and_never_touch_a_running_resource(kube: K
     assert pb_names(kube, team_b) == {"b-old", "b-new"}
 
     # A second pass finds nothing more to do; a limit of 1 in team-b only touches team-b.
-    assert await enforce_retention(api, namespaces=(), keep_succeeded=3, keep_failed=5, now=NOW) == []
-    deleted = await enforce_retention(api, namespaces=(team_b,), keep_succeeded=1, keep_failed=5, now=NOW)
+    assert await retention_deletions(api, namespaces=(), keep_succeeded=3, keep_failed=5, now=NOW) == []
+    deleted = await retention_deletions(api, namespaces=(team_b,), keep_succeeded=1, keep_failed=5, now=NOW)
     assert [(d.namespace, d.name) for d in deleted] == [(team_b, "b-old")]
     assert pb_names(kube, team_b) == {"b-new"}
     assert pb_names(kube) == SURVIVORS | {"running"}
@@ -138,7 +143,7 @@ async def test_ttl_deletes_exactly_the_expired(kube: Kube, api: KubeApi) -> None
     await finish(kube, "no-ttl", "Succeeded", NOW - timedelta(days=300))
     await set_status(kube, "running", {"phase": "Submitting"})
 
-    deleted = await enforce_retention(
+    deleted = await retention_deletions(
         api, namespaces=(kube.namespace,), keep_succeeded=100, keep_failed=500, now=NOW
     )
 
@@ -147,7 +152,7 @@ async def test_ttl_deletes_exactly_the_expired(kube: Kube, api: KubeApi) -> None
 
     # An hour later the other one has expired too; the running one (TTL 0) still stays.
     later = NOW + timedelta(hours=1)
-    deleted = await enforce_retention(api, namespaces=(), keep_succeeded=100, keep_failed=500, now=later)
+    deleted = await retention_deletions(api, namespaces=(), keep_succeeded=100, keep_failed=500, now=later)
     assert [(d.name, d.reason) for d in deleted] == [("not-yet", "ttl")]
     assert pb_names(kube) == {"no-ttl", "running"}
 
@@ -197,7 +202,7 @@ async def test_a_recreated_namesake_is_never_deleted(kube: Kube) -> None:
 
     racing = RecreatingKubeApi(kube.httpx_client(timeout=30.0), kube)
     try:
-        deleted = await enforce_retention(racing, namespaces=(), keep_succeeded=0, keep_failed=0, now=NOW)
+        deleted = await retention_deletions(racing, namespaces=(), keep_succeeded=0, keep_failed=0, now=NOW)
     finally:
         await racing.aclose()
 

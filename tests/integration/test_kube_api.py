@@ -4,7 +4,7 @@ verify the server with the CA from the login (kopf's ConnectionInfo)."""
 import pytest
 import yaml
 
-from publishing_operator.kube import KubeApi
+from publishing_operator.adapters.kube import KubeApi
 from tests.fixtures.kube import Kube
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,8 @@ async def test_writes_and_secret_reads_verify_the_cluster_ca(kube_tls: Kube) -> 
     api = KubeApi.from_connection_info(info)
     try:
         namespace = kube_tls.namespace
-        assert await api.read_secret(namespace, "s") == {"k": b"v"}
+        secret = await api.read_secret(namespace, "s")
+        assert secret is not None and secret.data == {"k": b"v"} and secret.resource_version
         assert await api.read_secret(namespace, "missing") is None
         assert await api.list_publishing_builds(namespace) == []
     finally:

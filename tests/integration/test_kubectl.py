@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from publishing_operator.sandbox import load_manifests
+from publishing_testkit.kube_emulator import load_manifests
 from tests.fixtures.kube import CRDS_DIR, EXAMPLES_DIR, Kube, OutputLines
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from publishing_operator.simulator.server import SimulatorHandle, SimulatorThread
+from publishing_testkit.expo_simulator.server import SimulatorHandle, SimulatorThread
 from tests.fixtures.expo import EXPO_TOKEN
 
 AUTH = {"Authorization": f"Bearer {EXPO_TOKEN}"}

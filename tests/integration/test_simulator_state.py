@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from publishing_operator.simulator.state import (
+from publishing_testkit.expo_simulator.state import (
     ApiError,
     FaultsRequest,
     OutcomeFault,

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from publishing_operator import api
+from publishing_operator.durations import DURATION_PATTERN
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_PATH = ROOT / "crds" / "publishingbuild.yaml"
@@ -138,7 +139,7 @@ def test_secret_keys_are_documented_where_users_look() -> None:
 def test_shared_patterns_match_the_models() -> None:
     spec = root_schema()["properties"]["spec"]["properties"]
     timeouts = spec["timeouts"]["properties"]
-    assert timeouts["build"]["pattern"] == api.DURATION_PATTERN
+    assert timeouts["build"]["pattern"] == DURATION_PATTERN
     assert spec["app"]["properties"]["projectId"]["pattern"] == api.UUID_PATTERN
 
 

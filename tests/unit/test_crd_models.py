@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from publishing_operator import api
-from publishing_operator.sandbox.admission import CRDValidator
+from publishing_testkit.kube_emulator.admission import CRDValidator
 
 CRD_PATH = Path(__file__).resolve().parents[2] / "crds" / "publishingbuild.yaml"
 LIMITS = ("pattern", "minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems")

@@ -18,7 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from publishing_operator.api import PublishingBuildSpec
-from publishing_operator.sandbox.admission import AdmissionError, CRDValidator
+from publishing_testkit.kube_emulator.admission import AdmissionError, CRDValidator
 
 CRD_PATH = Path(__file__).resolve().parents[2] / "crds" / "publishingbuild.yaml"
 PROJECT_ID = "3f8c6c2e-5b1d-4e0a-9c47-2d8f1b6a7e90"

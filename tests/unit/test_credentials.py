@@ -13,13 +13,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from publishing_operator.adapters.kube import SecretData, SecretReadError
 from publishing_operator.api import Platform, PublishingBuildSpec, Reason
+from publishing_operator.controller.credentials_step import recheck_delay
+from publishing_operator.controller.secrets import CredentialResolver
 from publishing_operator.credentials import (
     DEFAULT_IOS_TARGET_NAME,
     CredentialCheck,
-    SecretReadError,
-    recheck_delay,
-    resolve_credentials,
 )
 
 NS = "team-a"
@@ -84,10 +84,17 @@ class FakeReader:
             k: v.encode() if isinstance(v, str) else v for k, v in data.items()
         }
 
-    async def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
+    async def read_secret(self, namespace: str, name: str) -> SecretData | None:
         self.reads.append((namespace, name))
         data = self.secrets.get((namespace, name))
-        return dict(data) if data is not None else None
+        return SecretData(dict(data), "") if data is not None else None  # no version: never cached
+
+
+async def resolve_credentials(
+    reader: FakeReader, namespace: str, spec: PublishingBuildSpec
+) -> CredentialCheck:
+    """What the controller does: read every referenced Secret, validate (off the event loop)."""
+    return await CredentialResolver(reader).resolve(namespace, spec)
 
 
 def spec(
@@ -548,7 +555,8 @@ async def test_checks_run_in_a_fixed_order_and_the_first_problem_wins(p256_pem: 
 
     check = await resolve_credentials(reader, NS, full)
     assert_problem(check, Reason.SECRET_NOT_FOUND, "expo-robot", "token")
-    assert reader.reads == [(NS, "expo-robot")]  # nothing else read after the first problem
+    # Every referenced Secret is read once (their versions key the verdict cache); the first wins.
+    assert reader.reads == [(NS, "expo-robot"), (NS, "mobile-signing"), (NS, "asc-api-key")]
 
     reader.put("expo-robot", {"token": TOKEN})
     check = await resolve_credentials(reader, NS, full)
@@ -599,13 +607,33 @@ async def test_a_secret_referenced_twice_is_read_once(play_json: str) -> None:
 
 async def test_read_errors_propagate_without_becoming_a_verdict() -> None:
     class Failing:
-        async def read_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        async def read_secret(self, namespace: str, name: str) -> SecretData | None:
             raise SecretReadError(namespace, name, "HTTP 503", 503)
 
     with pytest.raises(
         SecretReadError, match='cannot read Secret "expo-robot" in namespace "team-a": HTTP 503'
     ):
-        await resolve_credentials(Failing(), NS, spec())
+        await CredentialResolver(Failing()).resolve(NS, spec())
+
+
+async def test_a_verdict_is_cached_per_secret_version(p256_pem: bytes) -> None:
+    """Key parsing and sign/verify run once per version of the Secrets, not once per step."""
+    reader = ios_reader(p256_pem)
+    versions = {name: "1" for _, name in reader.secrets}
+
+    class Versioned:
+        async def read_secret(self, namespace: str, name: str) -> SecretData | None:
+            secret = await reader.read_secret(namespace, name)
+            return SecretData(secret.data, versions[name]) if secret is not None else None
+
+    resolver = CredentialResolver(Versioned())
+    first = await resolver.resolve(NS, spec("ios", submit=True))
+    assert first.ok
+    assert await resolver.resolve(NS, spec("ios", submit=True)) is first  # same versions: cached
+    reader.put("asc-api-key", {"key-id": "bad id", "issuer-id": ISSUER_ID, "private-key": p256_pem})
+    versions["asc-api-key"] = "2"  # the Secret changed
+    second = await resolver.resolve(NS, spec("ios", submit=True))
+    assert not second.ok and second.key == "key-id"
 
 
 def test_the_leak_check_itself_catches_a_slice() -> None:

@@ -7,12 +7,12 @@ import io
 
 import pytest
 
-from publishing_operator.sandbox.errors import ApiError
-from publishing_operator.sandbox.jsonpath import compile_path
-from publishing_operator.sandbox.live_table import LiveTable
-from publishing_operator.sandbox.patching import json_patch, merge_patch, strategic_merge_patch
-from publishing_operator.sandbox.selectors import parse_field_selector, parse_label_selector
-from publishing_operator.sandbox.table import human_duration
+from publishing_testkit.kube_emulator.errors import ApiError
+from publishing_testkit.kube_emulator.jsonpath import compile_path
+from publishing_testkit.kube_emulator.patching import json_patch, merge_patch, strategic_merge_patch
+from publishing_testkit.kube_emulator.selectors import parse_field_selector, parse_label_selector
+from publishing_testkit.kube_emulator.table import human_duration
+from publishing_testkit.sandbox.live_table import LiveTable
 
 
 def test_merge_patch_merges_objects_deletes_nulls_and_replaces_lists() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from publishing_operator.sandbox.rbac import Attributes, Identity, allowed, forbidden, verb_of
+from publishing_testkit.kube_emulator.rbac import Attributes, Identity, allowed, forbidden, verb_of
 
 SA = Identity.service_account("ops", "publisher")
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from publishing_operator.sandbox.errors import ApiError
-from publishing_operator.sandbox.patching import JSON_PATCH, MERGE, STRATEGIC
-from publishing_operator.sandbox.resources import ResourceType
-from publishing_operator.sandbox.store import ClusterState, pruned_fields
+from publishing_testkit.kube_emulator.errors import ApiError
+from publishing_testkit.kube_emulator.patching import JSON_PATCH, MERGE, STRATEGIC
+from publishing_testkit.kube_emulator.resources import ResourceType
+from publishing_testkit.kube_emulator.store import ClusterState, pruned_fields
 
 CRD: dict[str, Any] = {
     "apiVersion": "apiextensions.k8s.io/v1",

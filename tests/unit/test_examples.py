@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from publishing_operator import api
 from publishing_operator.api import PublishingBuild
-from publishing_operator.sandbox.admission import CRDValidator
+from publishing_testkit.kube_emulator.admission import CRDValidator
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"

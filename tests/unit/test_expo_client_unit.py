@@ -11,13 +11,7 @@ import httpx
 import pytest
 
 from publishing_operator.api import Platform
-from publishing_operator.expo.client import (
-    ExpoClient,
-    RetryPolicy,
-    _expo_release_status,
-    _graphql_url,
-    _retry_after,
-)
+from publishing_operator.expo.client import ExpoClient, _expo_release_status
 from publishing_operator.expo.errors import (
     ErrorKind,
     ExpoTransientError,
@@ -35,6 +29,7 @@ from publishing_operator.expo.models import (
     Submission,
     UploadSession,
 )
+from publishing_operator.expo.transport import RetryPolicy, _graphql_url, _retry_after
 
 TOKEN = "unit-token-93bd1c"
 

@@ -10,16 +10,21 @@ from typing import Any
 
 import pytest
 
-from publishing_operator.history import (
+from publishing_operator.adapters.kube import KubeApi, KubeError
+from publishing_operator.controller.retention import (
     Deletion,
     RetentionLoop,
-    enforce_retention,
     next_ttl_expiry,
     plan_retention,
+    run_retention_pass,
 )
-from publishing_operator.kube import KubeApi, KubeError
 
 NOW = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
+
+
+async def retention_deletions(kube: KubeApi, **kwargs: Any) -> list[Deletion]:
+    """One retention pass; what it deleted."""
+    return (await run_retention_pass(kube, **kwargs)).deleted
 
 
 def stamp(value: datetime) -> str:
@@ -303,10 +308,10 @@ class FakeKube(KubeApi):
         return {name for _, name in self.objects}
 
 
-async def test_enforce_retention_deletes_and_logs_each(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_retention_pass_deletes_and_logs_each(caplog: pytest.LogCaptureFixture) -> None:
     kube = FakeKube([*twelve_finished(), pb("running", "Building", created=ago(10_000))])
-    caplog.set_level("INFO", logger="publishing_operator.history")
-    deleted = await enforce_retention(kube, namespaces=(), keep_succeeded=3, keep_failed=5, now=NOW)
+    caplog.set_level("INFO", logger="publishing_operator.controller.retention")
+    deleted = await retention_deletions(kube, namespaces=(), keep_succeeded=3, keep_failed=5, now=NOW)
     assert names(deleted) == {"pb-06", "pb-08", "pb-10", "pb-11"}
     assert kube.names() == {"pb-00", "pb-02", "pb-04", "pb-01", "pb-03", "pb-05", "pb-07", "pb-09", "running"}
     assert kube.list_calls == [None]
@@ -316,9 +321,9 @@ async def test_enforce_retention_deletes_and_logs_each(caplog: pytest.LogCapture
     assert {getattr(r, "resource", None) for r in lines} == {"pb-06", "pb-08", "pb-10", "pb-11"}
 
 
-async def test_enforce_retention_lists_only_the_given_namespaces() -> None:
+async def test_a_retention_pass_lists_only_the_given_namespaces() -> None:
     kube = FakeKube([pb(f"{ns}-old", "Succeeded", completed=ago(9), namespace=ns) for ns in ("a", "b", "c")])
-    deleted = await enforce_retention(kube, namespaces=("a", "b"), keep_succeeded=0, keep_failed=0, now=NOW)
+    deleted = await retention_deletions(kube, namespaces=("a", "b"), keep_succeeded=0, keep_failed=0, now=NOW)
     assert sorted(d.namespace for d in deleted) == ["a", "b"]
     assert kube.list_calls == ["a", "b"]
     assert kube.names() == {"c-old"}
@@ -327,7 +332,7 @@ async def test_enforce_retention_lists_only_the_given_namespaces() -> None:
 async def test_a_failed_delete_does_not_stop_the_others() -> None:
     kube = FakeKube([pb(f"old-{i}", "Failed", completed=ago(i + 1)) for i in range(3)])
     kube.fail_deletes = {"old-1"}
-    deleted = await enforce_retention(kube, namespaces=(), keep_succeeded=0, keep_failed=0, now=NOW)
+    deleted = await retention_deletions(kube, namespaces=(), keep_succeeded=0, keep_failed=0, now=NOW)
     assert names(deleted) == {"old-0", "old-2"}
     assert kube.names() == {"old-1"}
 

@@ -18,20 +18,10 @@ from publishing_operator.api import (
     PublishingBuildStatus,
     Reason,
 )
+from tests.fixtures.builders import spec
 
 T0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 UID = "0f1e2d3c-aaaa-bbbb-cccc-000000000001"
-
-
-def spec(**overrides: Any) -> PublishingBuildSpec:
-    raw: dict[str, Any] = {
-        "app": {"projectId": "3f8c6c2e-1111-2222-3333-444455556666", "platform": "ios"},
-        "source": {"github": {"ref": "refs/tags/v1.4.2"}},
-        "expo": {"tokenSecretRef": {"name": "expo-robot"}},
-        "submit": {"ios": {"ascAppId": "1234567890", "apiKeySecretRef": {"name": "asc-api-key"}}},
-    }
-    raw.update(overrides)
-    return PublishingBuildSpec.model_validate(raw)
 
 
 def ctx(at: datetime = T0, generation: int = 1) -> lc.Ctx:
@@ -130,7 +120,7 @@ def test_happy_path_with_submission_to_succeeded() -> None:
 
     finished = observe(s, running.status, "FINISHED", artifact_url="https://x/app.ipa")
     assert finished.status.phase is Phase.SUBMITTING
-    assert finished.release_slot
+    assert finished.effects.release_slot
     assert finished.status.submission is not None
     assert finished.status.submission.request_key == f"{UID}.1.submit"
     assert finished.status.completion_time is None
@@ -228,7 +218,7 @@ def test_cancel_in_flight_goes_through_cancelling_to_cancelled() -> None:
     done = observe(s, pending.status, "CANCELED")
     assert done.status.phase is Phase.CANCELLED
     assert cond(done.status) == (ConditionStatus.FALSE, Reason.CANCELLED)
-    assert done.release_slot
+    assert done.effects.release_slot
 
 
 def test_cancel_before_anything_started_finishes_at_once() -> None:

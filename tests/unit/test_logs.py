@@ -8,7 +8,7 @@ from publishing_operator.logs import JsonFormatter, PlainFormatter
 
 def record(**extra: object) -> logging.LogRecord:
     rec = logging.LogRecord(
-        "publishing_operator.reconciler", logging.INFO, __file__, 1, "phase %s", ("Queued",), None
+        "publishing_operator.controller", logging.INFO, __file__, 1, "phase %s", ("Queued",), None
     )
     for key, value in extra.items():
         setattr(rec, key, value)
@@ -54,10 +54,10 @@ def test_plain_lines_append_the_resource() -> None:
 def test_resolved_secret_values_never_reach_a_log_line() -> None:
     import base64
 
-    from publishing_operator.logs import SCRUBBER
+    from publishing_operator.redaction import SCRUBBER
 
     token = "expo-token-0a1b2c3d4e5f6a7b"
-    SCRUBBER.register([token])
+    SCRUBBER.register("uid-1", [token])
     leaky = record()
     leaky.msg = f"library said: Authorization Bearer {token} / {base64.b64encode(token.encode()).decode()}"
     leaky.args = ()
@@ -72,3 +72,5 @@ def test_resolved_secret_values_never_reach_a_log_line() -> None:
         assert token not in text
         assert base64.b64encode(token.encode()).decode() not in text
         assert "***" in text
+    SCRUBBER.forget("uid-1")
+    assert token in JsonFormatter().format(leaky)  # forgotten with its resource: the scrubber stays small

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from publishing_operator.reconciler import merge_patch
+from publishing_operator.controller.commit import merge_patch
 
 
 def apply_merge_patch(target: Any, patch: Any) -> Any:

@@ -16,8 +16,8 @@ from publishing_operator import lifecycle as lc
 from publishing_operator.api import Phase, Platform, PublishingBuildSpec, PublishingBuildStatus, Reason
 from publishing_operator.circuit import CircuitBreaker, CircuitState
 from publishing_operator.expo.archive import UPLOAD
-from publishing_operator.expo.client import RequestOutcome
 from publishing_operator.expo.operations import OPERATIONS
+from publishing_operator.expo.transport import RequestOutcome
 from publishing_operator.limiter import Denial, StartLimiter
 from publishing_operator.metrics import (
     OUTCOMES,
@@ -30,6 +30,7 @@ from publishing_operator.metrics import (
     serve_metrics,
     start_metrics_server,
 )
+from tests.fixtures.builders import spec
 
 T0 = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 UID = "0f1e2d3c-aaaa-bbbb-cccc-000000000001"
@@ -347,17 +348,6 @@ def test_circuit_without_a_breaker_shows_the_last_reported_state(metrics: Metric
 
 
 # -- derived from status writes (driven through the real lifecycle) ---------------------------------
-
-
-def spec(**overrides: Any) -> PublishingBuildSpec:
-    raw: dict[str, Any] = {
-        "app": {"projectId": "3f8c6c2e-1111-2222-3333-444455556666", "platform": "ios"},
-        "source": {"github": {"ref": "refs/tags/v1.4.2"}},
-        "expo": {"tokenSecretRef": {"name": "expo-robot"}},
-        "submit": {"ios": {"ascAppId": "1234567890", "apiKeySecretRef": {"name": "asc-api-key"}}},
-    }
-    raw.update(overrides)
-    return PublishingBuildSpec.model_validate(raw)
 
 
 def body(s: PublishingBuildSpec, created: datetime = T0) -> dict[str, Any]:

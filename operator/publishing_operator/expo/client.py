@@ -12,30 +12,20 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any
 
 import httpx
-from pydantic import SecretStr, ValidationError
 
-from publishing_operator import __version__
 from publishing_operator.api import Platform, Workflow
 from publishing_operator.expo import archive, operations
 from publishing_operator.expo.errors import (
     ErrorKind,
     ExpoError,
-    classify_graphql_error,
-    classify_http_status,
     make_error,
 )
 from publishing_operator.expo.models import (
@@ -49,78 +39,17 @@ from publishing_operator.expo.models import (
     UploadSession,
 )
 from publishing_operator.expo.operations import Operation
+from publishing_operator.expo.transport import (
+    Clock,
+    GraphQLTransport,
+    RequestHook,
+    RetryPolicy,
+    Sleep,
+)
 
 logger = logging.getLogger("publishing_operator.expo")
 
-M = TypeVar("M", Build, Submission, Actor, BackgroundJobReceipt, UploadSession)
-
-Sleep = Callable[[float], Awaitable[None]]
-Clock = Callable[[], float]
-
 MESSAGE_LIMIT = 1024  # Build.message limit enforced by eas-cli (API.md 2.3)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Retries of idempotent operations on transient errors.
-
-    `attempts` counts the first try. The wait before retry n is min(cap, initial * factor**(n-1)),
-    scaled by a random jitter in [1 - jitter, 1]; a `Retry-After` from Expo replaces it when longer.
-    A `Retry-After` above `max_retry_after` is not waited for inside the client: the error is raised
-    with `retry_after` set so the caller can reschedule.
-    """
-
-    attempts: int = 3
-    initial: float = 0.5
-    factor: float = 2.0
-    cap: float = 8.0
-    jitter: float = 0.5
-    max_retry_after: float = 30.0
-
-    def backoff(self, retry: int, rng: random.Random) -> float:
-        base = min(self.cap, self.initial * self.factor ** (retry - 1))
-        return base * (1.0 - self.jitter * rng.random())
-
-
-@dataclass(frozen=True)
-class RequestOutcome:
-    """What the metrics hook receives for every HTTP request to Expo."""
-
-    operation: str
-    outcome: str  # "ok" or the ErrorKind value in lower case
-    duration: float
-    http_status: int | None
-    request_id: str | None
-    attempt: int
-    error_code: str | None = None
-
-
-RequestHook = Callable[[RequestOutcome], None]
-
-
-def _graphql_url(api_url: str) -> str:
-    # Accept both the endpoint (https://api.expo.dev/graphql) and a bare base URL.
-    parts = urlsplit(api_url)
-    if parts.path in ("", "/"):
-        return api_url.rstrip("/") + "/graphql"
-    return api_url
-
-
-def _retry_after(value: str | None, now: Callable[[], datetime]) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now()).total_seconds())
 
 
 def _expo_release_status(value: str) -> str:
@@ -145,28 +74,34 @@ class ExpoClient:
         receipt_timeout: float = 90.0,
         upload_timeout: float = 600.0,
     ) -> None:
-        self._url = _graphql_url(api_url)
-        self._token = SecretStr(token)
-        self._timeout = timeout
-        self._retry = retry or RetryPolicy()
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=timeout)
-        self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
-        self._clock = clock
-        self._rng = rng or random.Random()
-        self._on_request = on_request
+        self._transport = GraphQLTransport(
+            api_url,
+            token,
+            timeout=timeout,
+            retry=retry or RetryPolicy(),
+            http=self._http,
+            sleep=sleep if sleep is not None else asyncio.sleep,
+            clock=clock,
+            rng=rng or random.Random(),
+            on_request=on_request,
+        )
+        t = self._transport
+        self._execute, self._model, self._dig, self._report = t.execute, t.model, t.dig, t.report
+        self._retry, self._sleep, self._clock, self._rng = t.retry, t.sleep, t.clock, t.rng
         self._receipt_interval = receipt_interval
         self._receipt_timeout = receipt_timeout
         self._upload_timeout = upload_timeout
 
     def __repr__(self) -> str:
-        return f"ExpoClient(api_url={self._url!r})"
+        return f"ExpoClient(api_url={self._transport.url!r})"
 
     __str__ = __repr__
 
     @property
     def api_url(self) -> str:
-        return self._url
+        return self._transport.url
 
     async def aclose(self) -> None:
         if self._own_http:
@@ -179,184 +114,6 @@ class ExpoClient:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
-
-    # ---------------------------------------------------------------- transport
-
-    async def _execute(self, op: Operation, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Run `op`, retrying transient failures if it is idempotent; return its `data`."""
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return await self._request(op, variables or {}, attempt)
-            except ExpoError as exc:
-                if not (op.idempotent and exc.is_transient and attempt < self._retry.attempts):
-                    raise
-                wait = self._retry.backoff(attempt, self._rng)
-                if exc.retry_after is not None:
-                    if exc.retry_after > self._retry.max_retry_after:
-                        raise
-                    wait = max(wait, exc.retry_after)
-                logger.debug("expo %s: retry %d in %.2fs after %s", op.name, attempt, wait, exc.kind.value)
-                await self._sleep(wait)
-
-    async def _request(self, op: Operation, variables: Mapping[str, Any], attempt: int) -> dict[str, Any]:
-        started = self._clock()
-        status: int | None = None
-        request_id: str | None = None
-        try:
-            try:
-                response = await self._http.post(
-                    self._url,
-                    json={"query": op.document, "variables": dict(variables), "operationName": op.name},
-                    headers={
-                        "authorization": f"Bearer {self._token.get_secret_value()}",
-                        "accept": "application/json",
-                        "user-agent": f"publishing-operator/{__version__}",
-                    },
-                    timeout=self._timeout,
-                )
-            except httpx.TransportError as exc:
-                raise self._transport_error(op, exc) from None
-            status = response.status_code
-            request_id = response.headers.get("expo-request-id") or response.headers.get("x-request-id")
-            data = self._parse(op, response, request_id)
-        except ExpoError as exc:
-            self._report(
-                op, started, exc.kind.value.lower(), status, exc.request_id or request_id, attempt, exc
-            )
-            raise
-        self._report(op, started, "ok", status, request_id, attempt, None)
-        return data
-
-    def _transport_error(self, op: Operation, exc: httpx.TransportError) -> ExpoError:
-        # A connection that never opened means Expo never saw the request: not ambiguous.
-        unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-        what = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
-        return make_error(
-            ErrorKind.TRANSIENT,
-            f"request to Expo {what}: {type(exc).__name__}",
-            operation=op.name,
-            ambiguous=not op.idempotent and not unsent,
-        )
-
-    def _parse(self, op: Operation, response: httpx.Response, request_id: str | None) -> dict[str, Any]:
-        status = response.status_code
-        retry_after = _retry_after(response.headers.get("retry-after"), lambda: datetime.now(UTC))
-        # A 5xx may come after Expo applied a mutation; 429 is refused up front.
-        ambiguous = not op.idempotent and status >= 500
-        try:
-            body = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-        errors = body.get("errors") if isinstance(body, dict) else None
-        if isinstance(errors, list) and errors:
-            first: dict[str, Any] = errors[0] if isinstance(errors[0], dict) else {}
-            raw_ext = first.get("extensions")
-            ext: dict[str, Any] = raw_ext if isinstance(raw_ext, dict) else {}
-            code = ext.get("errorCode") or ext.get("code")
-            kind = classify_graphql_error(
-                error_code=code,
-                error_type=ext.get("errorType"),
-                is_transient=bool(ext.get("isTransient")),
-                http_status=status if status >= 400 else None,
-            )
-            message = str(first.get("message") or "Expo returned an error")
-            if code == "GRAPHQL_VALIDATION_FAILED" or message.startswith("Cannot query field"):
-                message = f"Expo rejected the request document (API changed?): {message}"
-            raise make_error(
-                kind,
-                message,
-                operation=op.name,
-                error_code=code,
-                request_id=ext.get("requestId") or request_id,
-                retry_after=retry_after if kind is ErrorKind.TRANSIENT else None,
-                http_status=status,
-                ambiguous=ambiguous and kind is ErrorKind.TRANSIENT,
-            )
-        if status >= 400:
-            kind = classify_http_status(status)
-            raise make_error(
-                kind,
-                "Expo rejected the access token (check the Expo token Secret)"
-                if kind is ErrorKind.AUTH
-                else f"Expo answered HTTP {status}",
-                operation=op.name,
-                request_id=request_id,
-                retry_after=retry_after if kind is ErrorKind.TRANSIENT else None,
-                http_status=status,
-                ambiguous=ambiguous,
-            )
-        data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(data, dict):
-            raise make_error(
-                ErrorKind.UNKNOWN,
-                "Expo answered without data",
-                operation=op.name,
-                request_id=request_id,
-                http_status=status,
-                ambiguous=not op.idempotent,
-            )
-        return data
-
-    def _report(
-        self,
-        op: Operation,
-        started: float,
-        outcome: str,
-        status: int | None,
-        request_id: str | None,
-        attempt: int,
-        error: ExpoError | None,
-    ) -> None:
-        duration = self._clock() - started
-        logger.debug(
-            "expo %s %s in %.3fs (http %s, attempt %d, request id %s%s)",
-            op.name,
-            outcome,
-            duration,
-            status if status is not None else "-",
-            attempt,
-            request_id or "-",
-            f", code {error.error_code}" if error is not None and error.error_code else "",
-        )
-        if self._on_request is not None:
-            self._on_request(
-                RequestOutcome(
-                    operation=op.name,
-                    outcome=outcome,
-                    duration=duration,
-                    http_status=status,
-                    request_id=request_id,
-                    attempt=attempt,
-                    error_code=error.error_code if error is not None else None,
-                )
-            )
-
-    @staticmethod
-    def _dig(op: Operation, data: Any, *path: str) -> Any:
-        try:
-            for key in path:
-                data = data[key]
-        except (TypeError, KeyError) as exc:
-            raise make_error(
-                ErrorKind.UNKNOWN,
-                f"Expo answered in an unexpected shape: {type(exc).__name__}",
-                operation=op.name,
-            ) from None
-        return data
-
-    def _model(self, op: Operation, cls: type[M], data: Any, *path: str) -> M:
-        """`data[path...]` validated as `cls`; an unexpected shape is an UNKNOWN error."""
-        data = self._dig(op, data, *path)
-        try:
-            return cls.model_validate(data)
-        except (ValidationError, TypeError, KeyError, AttributeError) as exc:
-            raise make_error(
-                ErrorKind.UNKNOWN,
-                f"Expo answered in an unexpected shape: {type(exc).__name__}",
-                operation=op.name,
-            ) from None
 
     # ---------------------------------------------------------------- operations
 

@@ -23,13 +23,13 @@ __all__ = [
     "Build",
     "BuildArtifacts",
     "BuildError",
-    "BuildStatus",
+    "EasBuildState",
+    "EasSubmissionState",
     "IosSigning",
     "Platform",
     "SigningMaterial",
     "Submission",
     "SubmissionError",
-    "SubmissionStatus",
     "UploadSession",
     "Workflow",
 ]
@@ -37,7 +37,7 @@ __all__ = [
 DASHBOARD = "https://expo.dev"
 
 
-class BuildStatus(StrEnum):
+class EasBuildState(StrEnum):
     NEW = "NEW"
     IN_QUEUE = "IN_QUEUE"
     IN_PROGRESS = "IN_PROGRESS"
@@ -47,7 +47,7 @@ class BuildStatus(StrEnum):
     CANCELED = "CANCELED"
 
 
-class SubmissionStatus(StrEnum):
+class EasSubmissionState(StrEnum):
     AWAITING_BUILD = "AWAITING_BUILD"
     IN_QUEUE = "IN_QUEUE"
     IN_PROGRESS = "IN_PROGRESS"
@@ -109,7 +109,7 @@ class SubmissionError(_ExpoModel):
 
 class Build(_ExpoModel):
     id: str
-    status: BuildStatus
+    status: EasBuildState
     platform: Platform
     buildProfile: str | None = None
     message: str | None = None
@@ -138,7 +138,7 @@ class Build(_ExpoModel):
 
 class Submission(_ExpoModel):
     id: str
-    status: SubmissionStatus
+    status: EasSubmissionState
     platform: Platform
     error: SubmissionError | None = None
     createdAt: datetime

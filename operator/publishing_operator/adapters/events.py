@@ -1,0 +1,112 @@
+"""Kubernetes Events on PublishingBuilds, posted in the background in the order they were made.
+
+A step never waits for an Event: `post()` queues it and one task writes it (core/v1 Event, the
+shape `kubectl describe` shows). Events are helpful but auxiliary: a failed post is logged and
+dropped, never retried forever and never fails the step. `close()` flushes what is queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from publishing_operator.adapters.kube import KubeApi, KubeError
+from publishing_operator.api import API_VERSION, KIND
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "publishing-operator"
+MAX_MESSAGE_LENGTH = 1024  # what kube-apiserver accepts for an Event message
+QUEUE_LIMIT = 10_000  # beyond this, an API outage drops the oldest Events rather than memory
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    namespace: str
+    name: str
+    uid: str
+
+
+class EventSink(Protocol):
+    def post(self, ref: ObjectRef, reason: str, message: str, *, warning: bool) -> None: ...
+
+
+def shorten(message: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
+    if len(message) <= limit:
+        return message
+    half = (limit - 3) // 2
+    return f"{message[:half]}...{message[-(limit - 3 - half) :]}"
+
+
+def event_body(
+    ref: ObjectRef, reason: str, message: str, *, warning: bool, now: datetime
+) -> dict[str, object]:
+    stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"namespace": ref.namespace, "generateName": f"{COMPONENT}-"},
+        "involvedObject": {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "namespace": ref.namespace,
+            "name": ref.name,
+            "uid": ref.uid,
+        },
+        "type": "Warning" if warning else "Normal",
+        "reason": reason,
+        "message": shorten(message),
+        "source": {"component": COMPONENT},  # the "From" column of `kubectl describe`
+        "reportingComponent": COMPONENT,
+        "reportingInstance": socket.gethostname(),
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+    }
+
+
+class KubeEvents:
+    """The EventSink that writes through the Kubernetes API."""
+
+    def __init__(self, kube: KubeApi) -> None:
+        self._kube = kube
+        self._queue: asyncio.Queue[dict[str, object]] = asyncio.Queue(maxsize=QUEUE_LIMIT)
+        self._task: asyncio.Task[None] | None = None
+
+    def post(self, ref: ObjectRef, reason: str, message: str, *, warning: bool) -> None:
+        body = event_body(ref, reason, message, warning=warning, now=datetime.now(UTC))
+        if self._queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self._queue.get_nowait()
+                self._queue.task_done()
+            log.warning("too many Events waiting to be posted; dropped the oldest")
+        self._queue.put_nowait(body)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="events")
+
+    async def _run(self) -> None:
+        while True:
+            body = await self._queue.get()
+            try:
+                meta = body["metadata"]
+                assert isinstance(meta, dict)
+                await self._kube.create_event(str(meta["namespace"]), body)
+            except KubeError as exc:
+                log.warning("could not post Event %s: %s", body.get("reason"), exc)
+            finally:
+                self._queue.task_done()
+
+    async def close(self, flush_for: float = 5.0) -> None:
+        """Post what is queued (for at most `flush_for` seconds), then stop."""
+        if self._task is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout=flush_for)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task

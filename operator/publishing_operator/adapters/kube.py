@@ -1,0 +1,229 @@
+"""The one Kubernetes API adapter: every call the operator makes outside kopf's watch stream.
+
+kopf owns the watch stream and the login. Everything else goes through `KubeApi`, one httpx client
+with kopf's credentials: status writes (guarded by resourceVersion: a write is won, not just made),
+finalizer and label patches, Secret reads (the resource's own namespace only), Events, and the
+lists and deletes of history retention. On 401 it logs in again once (a rotated service-account
+token) and retries.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import logging
+import ssl
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import kopf
+
+from publishing_operator.api import GROUP, PLURAL, VERSION
+
+log = logging.getLogger(__name__)
+
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+
+Body = dict[str, Any]
+
+
+class KubeError(Exception):
+    """A Kubernetes API call failed; `status` is the HTTP status (0 for a transport error).
+    The message carries the API's reason, never a request or response body."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def conflict(self) -> bool:
+        """409: someone else wrote the object since we read it (or it was re-created)."""
+        return self.status == 409
+
+
+class SecretReadError(KubeError):
+    """A Secret could not be read for a reason other than "not found" (transient: retry). Names the
+    Secret and the API's reason (RBAC errors say which permission is missing), never its data."""
+
+    def __init__(self, namespace: str, name: str, detail: str, status: int) -> None:
+        super().__init__(f'cannot read Secret "{name}" in namespace "{namespace}": {detail}', status)
+        self.namespace = namespace
+        self.name = name
+
+
+@dataclass(frozen=True)
+class SecretData:
+    """A Secret's `.data`, base64-decoded, and the resourceVersion it was read at (a cache key)."""
+
+    data: Mapping[str, bytes]
+    resource_version: str
+
+    def __repr__(self) -> str:  # never the values
+        return f"SecretData(keys={sorted(self.data)!r}, resource_version={self.resource_version!r})"
+
+
+def _pb_path(namespace: str | None, name: str | None = None) -> str:
+    base = f"/apis/{GROUP}/{VERSION}"
+    path = f"{base}/namespaces/{quote(namespace, safe='')}/{PLURAL}" if namespace else f"{base}/{PLURAL}"
+    return f"{path}/{quote(name, safe='')}" if name else path
+
+
+class KubeApi:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        relogin: Callable[[], kopf.ConnectionInfo | None] | None = None,
+    ) -> None:
+        self._client = client
+        self._relogin = relogin
+
+    @classmethod
+    def from_connection_info(
+        cls,
+        info: kopf.ConnectionInfo,
+        *,
+        timeout: float = 30.0,
+        relogin: Callable[[], kopf.ConnectionInfo | None] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> KubeApi:
+        """Same server, credentials and TLS as kopf's own login."""
+        headers = {
+            "Accept": "application/json",
+            "User-Agent": "publishing-operator",
+            **info.as_http_headers(),
+        }
+        verify: ssl.SSLContext | bool = info.as_ssl_context() if info.server.startswith("https") else True
+        client = httpx.AsyncClient(
+            base_url=info.server.rstrip("/"),
+            headers=headers,
+            verify=verify,
+            timeout=timeout,
+            transport=transport,
+        )
+        return cls(client, relogin)
+
+    def __repr__(self) -> str:  # the headers hold a token: show only where it points
+        return f"KubeApi({str(self._client.base_url)!r})"
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # -- PublishingBuilds ------------------------------------------------------------------------
+
+    async def get_publishing_build(self, namespace: str, name: str) -> Body | None:
+        """The object as stored now; None when it is gone."""
+        try:
+            return await self._request("GET", _pb_path(namespace, name))
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def patch_status(
+        self, namespace: str, name: str, patch: Mapping[str, Any], *, resource_version: str | None = None
+    ) -> Body:
+        """Merge-patch `status` through the status subresource; returns the updated object.
+
+        With `resource_version` the write succeeds only if the object is still at that version
+        (409 otherwise): whoever wins the write may act on it (the request key before an EAS create).
+        """
+        body: Body = {"status": dict(patch)}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return await self._request("PATCH", _pb_path(namespace, name) + "/status", body, MERGE_PATCH)
+
+    async def patch_metadata(self, namespace: str, name: str, ops: list[dict[str, Any]]) -> Body:
+        """JSON-patch the object (finalizers, labels), guarded by `test` ops the caller includes.
+        A failed `test` (HTTP 422) means the object changed since it was read: raised as a 409."""
+        try:
+            return await self._request("PATCH", _pb_path(namespace, name), ops, JSON_PATCH)
+        except KubeError as exc:
+            if exc.status == 422 and any(op.get("op") == "test" for op in ops):
+                raise KubeError(f"{exc} (the object changed since it was read)", 409) from None
+            raise
+
+    async def list_publishing_builds(self, namespace: str | None = None) -> list[Body]:
+        body = await self._request("GET", _pb_path(namespace))
+        items = body.get("items", [])
+        return [item for item in items if isinstance(item, dict)]
+
+    async def delete_publishing_build(self, namespace: str, name: str, uid: str) -> None:
+        """Delete exactly that object (uid precondition): a re-created namesake is never touched."""
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": uid}}
+        try:
+            await self._request("DELETE", _pb_path(namespace, name), body)
+        except KubeError as exc:
+            if exc.status not in (404, 409):
+                raise
+
+    # -- Secrets ---------------------------------------------------------------------------------
+
+    async def read_secret(self, namespace: str, name: str) -> SecretData | None:
+        """The Secret's data in `namespace` (the resource's own); None when it does not exist."""
+        path = f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets/{quote(name, safe='')}"
+        try:
+            body = await self._request("GET", path)
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise SecretReadError(namespace, name, _detail(exc), exc.status) from None
+        try:
+            data = body.get("data") or {}
+            decoded = {str(key): base64.b64decode(value, validate=True) for key, value in data.items()}
+        except (ValueError, AttributeError, TypeError, binascii.Error):
+            # Never echo the body: it is the Secret.
+            raise SecretReadError(namespace, name, "malformed Secret in the API response", 200) from None
+        rv = str((body.get("metadata") or {}).get("resourceVersion") or "")
+        return SecretData(decoded, rv)
+
+    # -- Events ----------------------------------------------------------------------------------
+
+    async def create_event(self, namespace: str, event: Mapping[str, Any]) -> None:
+        await self._request("POST", f"/api/v1/namespaces/{quote(namespace, safe='')}/events", dict(event))
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    def _log_in_again(self) -> bool:
+        """Fresh credentials (e.g. the service-account token file was rotated); False if none."""
+        info = self._relogin() if self._relogin is not None else None
+        if info is None:
+            return False
+        self._client.headers.update(info.as_http_headers())
+        log.info("Kubernetes API answered 401: logged in again with fresh credentials")
+        return True
+
+    async def _request(
+        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+    ) -> Body:
+        headers = {"Content-Type": content_type} if body is not None else {}
+        try:
+            response = await self._client.request(method, path, json=body, headers=headers)
+            if response.status_code == 401 and self._log_in_again():
+                response = await self._client.request(method, path, json=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise KubeError(f"{method} {path}: {type(exc).__name__}", 0) from None
+        if response.status_code >= 400:
+            reason = ""
+            with contextlib.suppress(ValueError, AttributeError):
+                body_json = response.json()
+                if isinstance(body_json, dict) and body_json.get("kind") == "Status":
+                    reason = str(body_json.get("message", ""))[:300]
+            raise KubeError(
+                f"{method} {path}: HTTP {response.status_code} {reason}".rstrip(), response.status_code
+            )
+        if not response.content:
+            return {}
+        result = response.json()
+        return result if isinstance(result, dict) else {}
+
+
+def _detail(exc: KubeError) -> str:
+    """`HTTP 403: <the API's reason>` out of a KubeError message (which starts with the method)."""
+    text = str(exc)
+    marker = text.find("HTTP ")
+    return text[marker:] if marker >= 0 else text

@@ -1,0 +1,127 @@
+"""The worker runtime: one level-triggered worker per live PublishingBuild.
+
+The watch stream (handlers.py) hands every event to `WorkerPool.observe`: it refreshes the
+resource's worker, or starts one when the resource needs work. A worker steps (step.py), then waits
+for its next poll, a watch event, or the limiter's wake-up when a start slot frees; it exits when
+its resource needs nothing more. At most `max_concurrent_steps` steps run at once, so a restart
+that finds thousands of resources does not stampede the API servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from publishing_operator import lifecycle as lc
+from publishing_operator.controller.context import OperatorContext
+from publishing_operator.controller.step import step
+from publishing_operator.controller.worker import (
+    Worker,
+    needs_work,
+    new_own_writes,
+    resource_version,
+    status_of,
+)
+from publishing_operator.redaction import SCRUBBER
+
+log = logging.getLogger("publishing_operator.controller")
+
+
+class WorkerPool:
+    def __init__(self, ctx: OperatorContext, *, max_concurrent_steps: int) -> None:
+        self.ctx = ctx
+        self.workers: dict[str, Worker] = {}
+        self.stopping = False
+        self._steps = asyncio.Semaphore(max_concurrent_steps)
+        # Per uid, the resourceVersions of our own recent writes: their watch echoes start nothing.
+        self._own_writes: dict[str, deque[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self.workers)
+
+    def observe(self, body: Mapping[str, Any]) -> None:
+        """A watch event: refresh the worker's copy of the object, or start a worker if needed."""
+        uid = str(body.get("metadata", {}).get("uid", ""))
+        if not uid:
+            return
+        status = status_of(body)  # parsed once per event: the hot path of a busy cluster
+        self.ctx.metrics.phases.set(uid, status.phase)
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.update(body)
+            return
+        own = self._own_writes.get(uid)
+        if own is not None and resource_version(body) in own:
+            return  # the late echo of a write this process made (and has already seen)
+        if not self.stopping and needs_work(body, status):
+            self._start(body)
+
+    def forget(self, body: Mapping[str, Any]) -> None:
+        """The object is gone from the API."""
+        uid = str(body.get("metadata", {}).get("uid", ""))
+        self.ctx.metrics.phases.discard(uid)
+        self._own_writes.pop(uid, None)
+        worker = self.workers.pop(uid, None)
+        if worker is not None:
+            worker.stop()
+        SCRUBBER.forget(uid)
+        # Leave the limiter's queue (a Queued resource) or free its in-flight slot.
+        self.ctx.limiter.forget(lc.build_request_key(uid, status_of(body).attempt or 1))
+
+    def wake_waiting(self, keys: object = None) -> None:
+        """A start slot freed: wake every worker that waits for one (the limiter keeps FIFO order)."""
+        for worker in list(self.workers.values()):
+            if worker.waiting_for_slot:
+                worker.wake.set()
+
+    async def shutdown(self, grace: float) -> list[str]:
+        """No new steps; running steps get `grace` seconds to finish. Returns the resources that
+        were in progress (resumed from their status at the next start)."""
+        self.stopping = True
+        in_progress = sorted(f"{w.namespace}/{w.name}" for w in self.workers.values())
+        tasks = [w.task for w in self.workers.values() if w.task is not None and not w.task.done()]
+        for worker in self.workers.values():
+            worker.wake.set()  # idle workers leave at once; busy ones after their current step
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning(
+                    "shutdown: %d step(s) did not finish within %.0fs; the next start resumes them",
+                    len(pending),
+                    grace,
+                )
+        return in_progress
+
+    def _start(self, body: Mapping[str, Any]) -> None:
+        uid = str(body["metadata"]["uid"])
+        own = self._own_writes.setdefault(uid, new_own_writes())
+        worker = self.workers[uid] = Worker(body, own)
+        worker.task = asyncio.get_running_loop().create_task(
+            self._run(worker), name=f"pb/{worker.namespace}/{worker.name}"
+        )
+
+    async def _run(self, worker: Worker) -> None:
+        try:
+            while not self.stopping:
+                worker.wake.clear()
+                async with self._steps:
+                    if self.stopping:
+                        break
+                    delay = await step(self.ctx, worker)
+                if delay is None:
+                    if worker.wake.is_set():
+                        continue  # something changed while we worked: look again before leaving
+                    return
+                if delay > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(worker.wake.wait(), timeout=delay)
+        finally:
+            if self.workers.get(worker.uid) is worker:
+                del self.workers[worker.uid]
+                SCRUBBER.forget(worker.uid)

@@ -1,0 +1,40 @@
+"""One `ExpoClient` per distinct Expo token, sharing one connection pool (the factory the controller
+is given; tests give it a fake)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Protocol
+
+import httpx
+
+from publishing_operator.expo.client import ExpoClient
+from publishing_operator.expo.transport import RequestHook
+
+
+class ExpoClientFactory(Protocol):
+    def for_token(self, token: str) -> ExpoClient: ...
+
+
+class ExpoClients:
+    def __init__(self, api_url: str, http: httpx.AsyncClient, on_request: RequestHook | None = None) -> None:
+        self._api_url = api_url
+        self._http = http
+        self._on_request = on_request
+        self._clients: dict[str, ExpoClient] = {}
+
+    def for_token(self, token: str) -> ExpoClient:
+        """Keyed by the token's hash, never by the token itself."""
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        client = self._clients.get(digest)
+        if client is None:
+            client = self._clients[digest] = ExpoClient(
+                self._api_url, token, http=self._http, on_request=self._on_request
+            )
+        return client
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+        await self._http.aclose()

@@ -1,0 +1,82 @@
+"""The PublishingBuild lifecycle as pure functions: no kopf, no I/O, time passed in.
+
+    Pending ─credentials ok─▶ Queued ─start slot─▶ Building ─FINISHED─▶ Submitting ─FINISHED─▶ Succeeded
+       │                        │                   │ ERRORED, retryable ─▶ Queued (attempt+1, backoff)
+       │                        │                   │ ERRORED: user error, no attempts left, timeout ─▶ Failed
+       └─ invalid spec ─▶ Failed └───────────────────┴─ spec.cancel ─▶ cancel on EAS ─▶ Cancelled
+
+- `steps.next_step(spec, status, now)` reads the persisted status and says what to do next (check
+  credentials, ask for a start slot, create or adopt the build, poll it, ...). It is a function of
+  the status alone, so a restarted operator resumes exactly where the last one stopped.
+- The `on_*` functions (admission, build, submission, control) take what was just observed (a
+  credential check, a limiter answer, an EAS build or submission) and return a `Transition`: the
+  next status, the Events to post and the effects to carry out (transitions.py).
+- `eas` holds Expo's states, grouped as the lifecycle reads them.
+
+The controller (publishing_operator.controller) performs the I/O and carries out transitions; it
+makes no decisions of its own.
+"""
+
+from publishing_operator.lifecycle.admission import (
+    on_credentials,
+    on_invalid_spec,
+    on_slot_denied,
+    on_slot_granted,
+    on_step_trouble,
+    on_unauthorized,
+)
+from publishing_operator.lifecycle.build import (
+    BuildObservation,
+    on_build_observed,
+    on_build_rejected,
+    on_build_started,
+)
+from publishing_operator.lifecycle.control import on_cancelling, on_manual_retry, on_nothing_to_cancel
+from publishing_operator.lifecycle.steps import (
+    Step,
+    build_request_key,
+    eas_work_in_flight,
+    next_step,
+    result_label,
+    submission_request_key,
+    timed_out,
+)
+from publishing_operator.lifecycle.submission import (
+    SubmissionObservation,
+    on_submission_observed,
+    on_submission_rejected,
+    on_submission_started,
+)
+from publishing_operator.lifecycle.transitions import Ctx, Effects, Event, Transition, set_condition
+
+__all__ = [
+    "BuildObservation",
+    "Ctx",
+    "Effects",
+    "Event",
+    "Step",
+    "SubmissionObservation",
+    "Transition",
+    "build_request_key",
+    "eas_work_in_flight",
+    "next_step",
+    "on_build_observed",
+    "on_build_rejected",
+    "on_build_started",
+    "on_cancelling",
+    "on_credentials",
+    "on_invalid_spec",
+    "on_manual_retry",
+    "on_nothing_to_cancel",
+    "on_slot_denied",
+    "on_slot_granted",
+    "on_step_trouble",
+    "on_submission_observed",
+    "on_submission_rejected",
+    "on_submission_started",
+    "on_unauthorized",
+    "result_label",
+    "set_condition",
+    "submission_request_key",
+    "timed_out",
+]

@@ -1,0 +1,116 @@
+"""Before any money is spent: the spec, the credentials, the start slot (and Expo refusing the token)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from publishing_operator.api import (
+    COND_CREDENTIALS,
+    COND_SUCCEEDED,
+    BuildStatus,
+    ConditionStatus,
+    Phase,
+    PublishingBuildSpec,
+    PublishingBuildStatus,
+    Reason,
+)
+from publishing_operator.lifecycle.steps import build_request_key
+from publishing_operator.lifecycle.transitions import Ctx, Transition, draft, hhmmss
+
+
+def on_invalid_spec(status: PublishingBuildStatus, problem: str, ctx: Ctx) -> Transition:
+    d = draft(status, ctx)
+    d.phase(Phase.FAILED, Reason.INVALID_SPEC, f"Invalid spec: {problem}")
+    d.event(
+        Reason.INVALID_SPEC, f"Invalid spec: {problem}. Fix the manifest and create it again.", warning=True
+    )
+    return d.done()
+
+
+def on_credentials(
+    status: PublishingBuildStatus,
+    *,
+    ok: bool,
+    reason: Reason,
+    message: str,
+    ctx: Ctx,
+    recheck_at: datetime | None = None,
+) -> Transition:
+    """The Secrets were read and validated (ok) or are missing / malformed (not ok: stay Pending)."""
+    d = draft(status, ctx)
+    before = status.condition(COND_CREDENTIALS)
+    if ok:
+        d.condition(COND_CREDENTIALS, ConditionStatus.TRUE, Reason.VALIDATED, message)
+        if status.phase in (None, Phase.PENDING):
+            d.status.attempt = d.status.attempt or 1
+            d.phase(Phase.QUEUED, Reason.QUEUED, "Credentials validated; waiting for a build start slot")
+            if before is not None and before.status == ConditionStatus.FALSE:
+                d.event(Reason.VALIDATED, "Credentials are valid now; the build can go on")
+        return d.done()
+    d.condition(COND_CREDENTIALS, ConditionStatus.FALSE, reason, message)
+    when = f"; checking again at {hhmmss(recheck_at)}" if recheck_at else ""
+    if status.phase in (None, Phase.PENDING, Phase.QUEUED):
+        d.phase(Phase.PENDING, Reason.CREDENTIALS_NOT_READY, f"{message}{when}")
+    # In flight (a Secret vanished mid-build): keep following the EAS work once it is back.
+    if before is None or before.status != ConditionStatus.FALSE or before.message != message:
+        d.event(str(reason), message, warning=True)
+    return d.done()
+
+
+def on_slot_denied(
+    status: PublishingBuildStatus, *, reason: Reason, detail: str, retry_at: datetime, ctx: Ctx
+) -> Transition:
+    """No start slot yet (rate limit, in-flight cap, Expo unavailable): stay Queued, say until when."""
+    d = draft(status, ctx)
+    previous = status.condition(COND_SUCCEEDED)
+    d.phase(Phase.QUEUED, reason, f"{detail}; next start slot expected at {hhmmss(retry_at)}")
+    if previous is None or previous.reason != reason:
+        d.event(str(reason), detail)
+    return d.done()
+
+
+def on_slot_granted(spec: PublishingBuildSpec, status: PublishingBuildStatus, ctx: Ctx) -> Transition:
+    """A start slot is ours: write the request key *before* calling EAS (crash-safe, idempotent start).
+
+    The finalizer goes on first: from this write on, EAS work may exist for the resource."""
+    d = draft(status, ctx)
+    attempt = d.status.attempt or 1
+    d.status.attempt = attempt
+    d.status.next_retry_time = None
+    d.status.start_time = d.status.start_time or ctx.now
+    d.status.build = BuildStatus(request_key=build_request_key(ctx.uid, attempt), requested_at=ctx.now)
+    d.status.submission = None
+    d.guard_with_finalizer = True
+    source = f"GitHub ref {spec.source.github.ref}" if spec.source.github else "an archive"
+    d.phase(Phase.BUILDING, Reason.BUILD_STARTING, f"Starting EAS build (attempt {attempt}) from {source}")
+    return d.done()
+
+
+def on_unauthorized(status: PublishingBuildStatus, secret_name: str, ctx: Ctx) -> Transition:
+    """Expo said 401 / UNAUTHORIZED: back to Pending until the token Secret is fixed; no attempt used.
+
+    A build that was about to be created (request key, no id) goes back to waiting too; a build
+    that exists on EAS keeps its place and is followed again once the token works.
+    """
+    d = draft(status, ctx)
+    message = f'Expo rejected the token from Secret "{secret_name}" (unauthorized); update the Secret'
+    before = status.condition(COND_CREDENTIALS)
+    d.condition(COND_CREDENTIALS, ConditionStatus.FALSE, Reason.UNAUTHORIZED, message)
+    not_started = status.phase == Phase.BUILDING and not (status.build and status.build.id)
+    if status.phase in (Phase.QUEUED, Phase.PENDING, None) or not_started:
+        if not_started:
+            d.release_slot = True
+            d.status.build = None
+        d.phase(Phase.PENDING, Reason.CREDENTIALS_NOT_READY, message)
+    if before is None or before.reason != Reason.UNAUTHORIZED:
+        d.event(Reason.UNAUTHORIZED, message, warning=True)
+    return d.done()
+
+
+def on_step_trouble(status: PublishingBuildStatus, problem: str, ctx: Ctx) -> Transition:
+    """A step keeps failing for a transient reason (Expo or the network is down): say so in the
+    message and an Event, keep phase and reason; it is retried in place and uses no attempt."""
+    d = draft(status, ctx)
+    d.status.message = f"{problem}; retrying with backoff (no attempt used)"
+    d.event("Retrying", d.status.message, warning=True)
+    return d.done()

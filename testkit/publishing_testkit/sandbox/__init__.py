@@ -1,0 +1,1 @@
+"""`publishing-operator sandbox`: emulated Kubernetes API + Expo simulator + the operator, one process."""
