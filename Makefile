@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-real cluster lint unit integration bench clean
+.PHONY: run test test-real cluster controlplane-binaries lint unit integration bench clean
 
 $(STAMP): pyproject.toml testkit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,12 @@ test: $(STAMP)
 	else echo "make test: no Go toolchain here: the real-API-server pass (make test-real) is skipped"; fi
 
 ## test-real: the integration and differential tests against a real kube-apiserver + etcd
-test-real: $(STAMP)
+test-real: controlplane-binaries
 	PUBLISHING_TEST_API=real $(BIN)/pytest -q tests/integration tests/differential
+
+## controlplane-binaries: build kube-apiserver, kubectl and etcd from Go modules (cached; minutes cold)
+controlplane-binaries: $(STAMP)
+	$(BIN)/python -m publishing_testkit.controlplane --build-only
 
 ## cluster: a real kube-apiserver + etcd (no controllers) in the foreground until Ctrl-C; .cluster/kubeconfig
 cluster: $(STAMP)

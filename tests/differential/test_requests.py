@@ -87,6 +87,12 @@ async def test_unknown_resource_is_404(pair: Pair) -> None:
     await pair.same("GET", lambda kube: f"/apis/publishing.dev/v1alpha1/namespaces/{kube.namespace}/gadgets")
 
 
+async def test_unknown_subresource_is_404(pair: Pair) -> None:
+    await pair.same("POST", pbs, in_ns(pair, pb("a")))
+    await pair.same("GET", one("a", "scale"))
+    await pair.same("GET", one("missing", "logs"))
+
+
 async def test_list_with_label_and_field_selectors(pair: Pair) -> None:
     for name, team in (("a", "x"), ("b", "y"), ("c", "x")):
         await pair.same("POST", pbs, in_ns(pair, pb(name, team=team)))

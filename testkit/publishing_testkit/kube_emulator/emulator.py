@@ -239,6 +239,8 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
         name = api.name
         if api.subresource not in (None, "status"):
             if not (rtype.plural == "namespaces" and api.subresource == "finalize" and method == "PUT"):
+                if rtype.custom:  # kube-apiserver's CRD handler: "<plural>.<group> "<name>" not found"
+                    raise errors.not_found(rtype.plural, rtype.group, name)
                 raise errors.resource_not_found()
             api = attrs.evolve(api, subresource=None)
         if api.subresource == "status" and not rtype.status_subresource:
