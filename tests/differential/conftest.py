@@ -32,9 +32,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def make_pair(plane: ControlPlane, name: str, folder: Path) -> Iterator[Pair]:
     """The emulator and the real server, each with a namespace of the same name and crds/ applied;
     kubectl is the real server's (same release) for both."""
-    from tests.fixtures.real_api import delete_custom_resources, test_namespace
+    from tests.fixtures.real_api import delete_custom_resources, namespace_for_test
 
-    namespace = test_namespace(f"d-{name}")
+    namespace = namespace_for_test(f"d-{name}")
     plane.create_namespace(namespace)
     kubectl = str(plane.binaries.kubectl)
     real = Kube(
