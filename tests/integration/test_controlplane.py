@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.fixtures.kube import Kube
+from tests.fixtures.kube import CRDS_DIR, Kube
 
 if TYPE_CHECKING:
     from publishing_testkit.controlplane import ControlPlane
@@ -53,3 +53,13 @@ def test_a_second_control_plane_starts_and_stops_without_a_trace(control_plane: 
     assert not workdir.exists()
     assert all(child.process.poll() is not None for child in children)
     assert ready < 120
+
+
+def test_the_crds_install_within_the_cel_cost_budget_and_without_warnings(kube: Kube) -> None:
+    # The session installed crds/ already (kube-apiserver estimates every CEL rule's cost and
+    # refuses a CRD over budget); a server-side dry run of a fresh create says so again, warnings too.
+    crd = kube.kubectl("get", "crd", "publishingbuilds.publishing.dev", "-o", "json").stdout
+    conditions = {c["type"]: c["status"] for c in json.loads(crd)["status"]["conditions"]}
+    assert conditions["Established"] == "True" and conditions.get("NonStructuralSchema") is None
+    applied = kube.kubectl("apply", "--dry-run=server", "-f", str(CRDS_DIR))
+    assert "Warning" not in applied.stderr, applied.stderr
