@@ -81,7 +81,7 @@ class ControlPlane:
             self._prepare_files(self.workdir)
             for attempt in range(1, START_ATTEMPTS + 1):
                 try:
-                    self._start_processes(binaries, self.workdir)
+                    self._start_processes(binaries, self.workdir, attempt)
                     break
                 except NotReady as error:
                     logs = self._logs_tail()
@@ -147,9 +147,10 @@ class ControlPlane:
             (pki / name).write_bytes(content)
             (pki / name).chmod(0o600)
 
-    def _start_processes(self, binaries: Binaries, workdir: Path) -> None:
+    def _start_processes(self, binaries: Binaries, workdir: Path, attempt: int = 1) -> None:
         deadline = time.monotonic() + self.start_timeout
-        etcd = EtcdConfig(workdir / "etcd", free_port(), free_port())
+        # A data directory per attempt: etcd refuses to rejoin old data under new peer URLs.
+        etcd = EtcdConfig(workdir / f"etcd-{attempt}", free_port(), free_port())
         self._children.append(
             Child.start("etcd", [str(binaries.etcd), *etcd.arguments()], workdir / "etcd.log", cwd=workdir)
         )
