@@ -68,8 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     def stop_on_signal(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt  # unwinds through `with`, which stops both and removes the data
 
-    signal.signal(signal.SIGTERM, stop_on_signal)
-    signal.signal(signal.SIGHUP, stop_on_signal)
+    # SIGINT too: a process started in the background by a non-interactive shell inherits SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler of its own.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop_on_signal)
     started = time.monotonic()
     try:
         with ControlPlane(binaries, start_timeout=args.timeout) as plane:
