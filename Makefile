@@ -4,7 +4,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-real cluster controlplane-binaries lint unit integration bench clean
+.PHONY: run test test-real cluster controlplane-binaries lint unit integration chart image tools manifests lock pin-base-image bench clean
+
+# Go-built test tools (tests/tools/<name>/), cached outside the repository by tests/tools/gobuild.
+GO_TOOLS := helm
+UV_VERSION := 0.13.8
+CRANE_VERSION := v0.22.1
+BASE_IMAGE := python:3.11-slim-bookworm
 
 $(STAMP): pyproject.toml testkit/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,17 +22,17 @@ $(STAMP): pyproject.toml testkit/pyproject.toml
 run: $(STAMP)
 	$(BIN)/publishing-operator sandbox
 
-## test: every test (unit, contract, integration) on the emulated API, then the integration and
-## differential tests on a real kube-apiserver + etcd (built from Go modules once, then cached;
-## skipped with a notice where there is no Go toolchain)
-test: $(STAMP)
+## test: every test (unit, contract, integration, chart, image) on the emulated API, then the
+## integration, differential and chart-install tests on a real kube-apiserver + etcd (built from
+## Go modules once, then cached; skipped with a notice where there is no Go toolchain)
+test: $(STAMP) tools
 	$(BIN)/pytest -q
 	@if command -v go >/dev/null 2>&1; then $(MAKE) --no-print-directory test-real; \
 	else echo "make test: no Go toolchain here: the real-API-server pass (make test-real) is skipped"; fi
 
-## test-real: the integration and differential tests against a real kube-apiserver + etcd
-test-real: controlplane-binaries
-	PUBLISHING_TEST_API=real $(BIN)/pytest -q tests/integration tests/differential
+## test-real: the integration, differential and chart-install tests against a real kube-apiserver + etcd
+test-real: controlplane-binaries tools
+	PUBLISHING_TEST_API=real $(BIN)/pytest -q tests/integration tests/differential tests/chart/test_real_install.py
 
 ## controlplane-binaries: build kube-apiserver, kubectl and etcd from Go modules (cached; minutes cold)
 controlplane-binaries: $(STAMP)
@@ -41,6 +47,37 @@ unit: $(STAMP)
 
 integration: $(STAMP)
 	$(BIN)/pytest -q tests/integration
+
+## chart: the Helm chart, deploy/ and the Argo CD health check (tests/chart)
+chart: $(STAMP) tools
+	$(BIN)/pytest -q tests/chart
+
+## image: the Dockerfile, the locks, and the operator run from the locked environment (tests/image; needs PyPI)
+image: $(STAMP)
+	$(BIN)/pytest -q tests/image
+
+## tools: build the Go test tools (Helm: about 3 minutes the first time, then cached)
+tools:
+	@for tool in $(GO_TOOLS); do tests/tools/gobuild tests/tools/$$tool >/dev/null; done
+
+## manifests: regenerate deploy/publishing-operator.yaml, the Argo CD patch and the chart's copied files
+manifests: $(STAMP) tools
+	$(BIN)/python -m tests.chart.generate
+
+## lock: re-resolve the image's locks from pyproject.toml (UPGRADE=1: newest allowed versions)
+lock: $(STAMP)
+	$(BIN)/pip install --quiet 'uv==$(UV_VERSION)'
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
+	  --custom-compile-command "make lock" --quiet $(if $(UPGRADE),--upgrade) -o requirements.lock
+	$(BIN)/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+	  | $(BIN)/uv pip compile - --universal --python-version 3.11 --generate-hashes \
+	    --custom-compile-command "make lock" --quiet $(if $(UPGRADE),--upgrade) -o requirements-build.lock
+
+## pin-base-image: pin the Dockerfile's base image to the digest its tag has now (needs Docker Hub)
+pin-base-image:
+	digest=$$(go run github.com/google/go-containerregistry/cmd/crane@$(CRANE_VERSION) digest $(BASE_IMAGE)) \
+	  && sed -i "s|^ARG PYTHON_IMAGE=.*|ARG PYTHON_IMAGE=$(BASE_IMAGE)@$$digest|" Dockerfile \
+	  && grep '^ARG PYTHON_IMAGE=' Dockerfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check operator testkit tests bench

@@ -19,7 +19,8 @@ from publishing_operator.adapters.kube import KubeApi
 from publishing_operator.api import GROUP, PLURAL, VERSION
 from publishing_operator.circuit import CircuitBreaker, CircuitState
 from publishing_operator.controller.context import OperatorContext
-from publishing_operator.controller.restore import restore_limiter
+from publishing_operator.controller.leadership import Leadership, lead, own_namespace, start_leader_election
+from publishing_operator.controller.ledger import ReleaseLedger
 from publishing_operator.controller.retention import RetentionLoop
 from publishing_operator.controller.runtime import WorkerPool
 from publishing_operator.controller.secrets import CredentialResolver
@@ -68,7 +69,10 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
     http = httpx.AsyncClient(
         timeout=30.0, limits=httpx.Limits(max_connections=50)
     )  # one pool for every token
-    retention = RetentionLoop.from_settings(kube, config)
+    ledger = ReleaseLedger(
+        kube, namespace=config.lease_namespace or own_namespace(), name=f"{config.lease_name}-releases"
+    )
+    retention = RetentionLoop.from_settings(kube, config, before_delete=ledger.record)
     ctx = OperatorContext(
         settings=config,
         kube=kube,
@@ -77,19 +81,32 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
             config.start_rate.count, config.start_rate.window, max_in_flight=config.max_in_flight
         ),
         circuit=circuit,
-        expo=ExpoClients(config.expo_api_url, http, on_request=metrics.expo_request),
+        expo=ExpoClients(
+            config.expo_api_url,
+            http,
+            on_request=metrics.expo_request,
+            timeout=config.expo_timeout.total_seconds(),
+            archive_policy=config.archive_policy,
+            # Polls of one token's builds wait up to a tenth of the poll interval for company.
+            batch_linger=min(config.poll_build.total_seconds() / 10, 2.0),
+        ),
         credentials=CredentialResolver(kube),
         metrics=metrics,
         retention=retention,
+        ledger=ledger,
     )
     metrics.watch_limiter(ctx.limiter.snapshot)
     metrics.watch_circuit(circuit)
     circuit.on_change(log_circuit)
-    await restore_limiter(ctx)
     pool = WorkerPool(ctx, max_concurrent_steps=config.max_concurrent_steps)
+    ctx.live_objects = pool.live_objects
     ctx.limiter.on_slot_free(pool.wake_waiting)
-    retention.start()
     memo["ctx"], memo["pool"] = ctx, pool
+    if config.leader_election:
+        pool.active = False  # until this replica leads
+        memo["leadership"] = start_leader_election(ctx, pool)
+    else:
+        await lead(ctx, pool)
     logger.info(
         "publishing-operator ready: Expo %s, start rate %s, max in flight %s, namespaces %s",
         config.expo_api_url,
@@ -125,6 +142,12 @@ async def probe_circuit(memo: kopf.Memo, **_: Any) -> str:
     return ctx.circuit.state.value if ctx else "starting"
 
 
+@kopf.on.probe(id="leader", registry=registry)
+async def probe_leader(memo: kopf.Memo, **_: Any) -> str:
+    pool: WorkerPool | None = memo.get("pool")
+    return "starting" if pool is None else ("leader" if pool.active else "standby")
+
+
 @kopf.on.probe(id="workers", registry=registry)
 async def probe_workers(memo: kopf.Memo, **_: Any) -> int:
     pool: WorkerPool | None = memo.get("pool")
@@ -142,6 +165,10 @@ async def on_cleanup(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     if isinstance(retention, RetentionLoop):
         await retention.stop()
     in_progress = await pool.shutdown(ctx.settings.shutdown_grace.total_seconds())
+    leadership: Leadership | None = memo.get("leadership")
+    if leadership is not None:  # released last: the standby takes over once our steps are done
+        leadership.stop.set()
+        await leadership.task
     if in_progress:
         logger.info(
             "shutdown: %d resource(s) in progress, resumed from status at the next start: %s",

@@ -229,6 +229,12 @@ class StartLimiter:
 
         return unsubscribe
 
+    def clear(self) -> None:
+        """Forget everything (leadership lost: the next leader restores the state from status)."""
+        self._starts.clear()
+        self._in_flight.clear()
+        self._waiters.clear()
+
     def snapshot(self) -> LimiterSnapshot:
         now = self._clock()
         self._prune(now)

@@ -16,8 +16,10 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from publishing_operator.durations import format_duration, parse_duration
+from publishing_operator.egress import ArchivePolicy, parse_allow_list
 
 ENV_PREFIX = "PUBLISHING_"
+EMPTY_LIST_SHOWN = {"namespaces": "all"}  # what an empty list setting means, in --help
 
 
 class StartRate(BaseModel):
@@ -67,10 +69,34 @@ class Settings(BaseModel):
     circuit_open_for: timedelta = Field(
         timedelta(seconds=30), description="how long the open circuit waits before a probe"
     )
+    expo_timeout: timedelta = Field(
+        timedelta(seconds=30), description="timeout of each request to Expo's API"
+    )
+    clock_skew: timedelta = Field(
+        timedelta(seconds=20),
+        description="the largest clock difference between operator replicas that exactly-once start allows",
+    )
+    start_confirm_timeout: timedelta = Field(
+        timedelta(minutes=10),
+        description="how long a GitHub build whose create answer was lost may take to appear",
+    )
+    leader_election: bool = Field(
+        True, description="one active replica: lead through a coordination.k8s.io Lease (false: always act)"
+    )
+    lease_namespace: str = Field("", description="namespace of the leader-election Lease; empty = the pod's")
+    lease_name: str = Field("publishing-operator", description="name of the leader-election Lease")
     shutdown_grace: timedelta = Field(
         timedelta(seconds=25), description="grace for in-flight steps on SIGTERM"
     )
     log_format: Literal["json", "plain"] = Field("json", description="log line format")
+    archive_allowed_hosts: tuple[str, ...] = Field(
+        (),
+        description="archive-URL hosts that may be internal: names, host:port, IPs or CIDRs, comma-separated",
+    )
+    archive_require_https: bool = Field(
+        True, description="archive URLs must be https, except to hosts in ARCHIVE_ALLOWED_HOSTS"
+    )
+    archive_require_sha256: bool = Field(False, description="every archive source must give its sha256")
 
     @field_validator("expo_api_url")
     @classmethod
@@ -85,12 +111,23 @@ class Settings(BaseModel):
     def _rate(cls, value: Any) -> Any:
         return StartRate.parse(value) if isinstance(value, str) else value
 
-    @field_validator("poll_build", "poll_submission", "shutdown_grace", "circuit_open_for", mode="before")
+    @field_validator(
+        "poll_build",
+        "poll_submission",
+        "shutdown_grace",
+        "circuit_open_for",
+        "expo_timeout",
+        "clock_skew",
+        "start_confirm_timeout",
+        mode="before",
+    )
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value) if isinstance(value, str) else value
 
-    @field_validator("poll_build", "poll_submission", "circuit_open_for")
+    @field_validator(
+        "poll_build", "poll_submission", "circuit_open_for", "expo_timeout", "start_confirm_timeout"
+    )
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value.total_seconds() <= 0:
@@ -103,6 +140,21 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("archive_allowed_hosts", mode="before")
+    @classmethod
+    def _allowed_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str | list | tuple):
+            return tuple(str(entry) for entry in parse_allow_list(value))  # canonical spelling
+        return value
+
+    @property
+    def archive_policy(self) -> ArchivePolicy:
+        return ArchivePolicy(
+            allowed=parse_allow_list(self.archive_allowed_hosts),
+            require_https=self.archive_require_https,
+            require_sha256=self.archive_require_sha256,
+        )
 
 
 class SettingsError(ValueError):
@@ -124,8 +176,10 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         default = field.get_default(call_default_factory=True)
         if isinstance(default, timedelta):
             shown = format_duration(default)
+        elif isinstance(default, bool):
+            shown = str(default).lower()
         elif isinstance(default, tuple):
-            shown = ",".join(default) or "all"
+            shown = ",".join(default) or EMPTY_LIST_SHOWN.get(name, "none")
         else:
             shown = str(default)
         group.add_argument(

@@ -15,12 +15,14 @@ from graphql import GraphQLError, OperationDefinitionNode, parse
 from graphql.execution.values import get_variable_values
 
 from publishing_operator.api import Platform, Workflow
+from publishing_operator.egress import ArchivePolicy, parse_allow_list
 from publishing_operator.expo import operations
 from publishing_operator.expo.client import ExpoClient
+from publishing_operator.expo.errors import ExpoError
 from publishing_operator.expo.models import AndroidSigning, AscApiKey, IosSigning, SigningMaterial
 from publishing_testkit.expo_simulator.server import SimulatorHandle
 from tests.contract.expo_schema import expo_schema
-from tests.fixtures.expo import EXPO_TOKEN, ArchiveServer, make_tarball
+from tests.fixtures.expo import EXPO_TOKEN, ArchiveServer, make_tarball, start_github_build
 
 APP = "0b1e8a52-8d8e-4c1b-9d2f-6a3f4e5d6c7b"
 
@@ -55,8 +57,14 @@ async def _exercise(client: ExpoClient, sim: SimulatorHandle, archive: ArchiveSe
             signing=signing[platform],
             request_key=f"key-{platform}",
         )
-    await client.start_github_build(
-        app_id=APP, platform=Platform.IOS, profile="p", git_ref="main", base_directory="app", request_key="gh"
+    await start_github_build(
+        client,
+        app_id=APP,
+        platform=Platform.IOS,
+        profile="p",
+        git_ref="main",
+        base_directory="app",
+        request_key="gh",
     )
     await client.find_builds(app_id=APP, platform=Platform.IOS, profile="production")
     await client.find_builds(app_id=APP, platform=Platform.ANDROID, profile=None)
@@ -83,6 +91,8 @@ async def _exercise(client: ExpoClient, sim: SimulatorHandle, archive: ArchiveSe
     await client.build_submissions(builds[Platform.IOS].id)
     await client.cancel_submission(ios.id)
     await client.get_build(builds[Platform.IOS].id)
+    batch = await client.get_builds([build.id for build in builds.values()])
+    assert not any(isinstance(found, ExpoError) for found in batch.values())
     await client.cancel_build(builds[Platform.ANDROID].id)
 
 
@@ -104,7 +114,12 @@ async def test_client_variables_coerce_against_expo_schema(
 
     async with (
         httpx.AsyncClient(event_hooks={"request": [capture]}) as http,
-        ExpoClient(expo_simulator.graphql_url, EXPO_TOKEN, http=http, receipt_interval=0.01) as client,
+        ExpoClient(
+            expo_simulator.graphql_url,
+            EXPO_TOKEN,
+            http=http,
+            archive_policy=ArchivePolicy(allowed=parse_allow_list(archive_server.host_port)),
+        ) as client,
     ):
         await _exercise(client, expo_simulator, archive_server)
 

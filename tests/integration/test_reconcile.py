@@ -60,7 +60,7 @@ async def test_examples_reach_succeeded(stack: Stack, archive_server: ArchiveSer
         archive_example(archive_server),
     )
     stack.apply(ios, android, archive)
-    stack.operator()
+    stack.operator(archive_allowed_hosts=archive_server.host_port)
 
     done = {}
     for doc in (ios, android, archive):
@@ -277,23 +277,57 @@ def condition_reason(obj: dict[str, Any] | None) -> str | None:
     return None
 
 
-async def test_crash_after_request_key_before_build_exists(stack: Stack) -> None:
-    """SIGKILL while the create call is in flight and before EAS created anything: one build."""
+async def test_crash_while_a_github_create_is_in_flight_never_creates_a_second_build(stack: Stack) -> None:
+    """SIGKILL while the GitHub create call is in flight (it never reached Expo). The restarted
+    operator cannot tell that from an accepted request whose build has not appeared yet (Expo's
+    receipt latency is unknown), so it waits START_CONFIRM_TIMEOUT, creates nothing, and ends the
+    attempt Unconfirmed, saying what to check; a manual retry then builds once."""
     stack.apply_example_secrets()
     stack.fault(calls=[{"operation": "createGitHubBuild", "latency": 3.0, "drop": "before"}])
     operator = stack.operator()
     stack.apply(publishing_build("crash-early"))
     starting = await stack.wait("crash-early", lambda o: condition_reason(o) == "BuildStarting")
-    assert starting["status"]["build"]["requestKey"]
+    key = starting["status"]["build"]["requestKey"]
     await stack.until(lambda: len(stack.expo.state.calls_of("createGitHubBuild")) == 1, what="create call")
     operator.kill()
     assert stack.builds() == []
 
     stack.operator()
+    confirming = await stack.wait("crash-early", lambda o: condition_reason(o) == "Confirming", timeout=60)
+    assert "Confirming whether EAS started the build" in confirming["status"]["message"]
     done = await stack.wait_phase("crash-early", "Succeeded", "Failed", timeout=90)
+    assert condition_reason(done) == "Unconfirmed"
+    assert key in done["status"]["message"] and "publishing.dev/retry" in done["status"]["message"]
+    assert stack.builds() == [] and len(stack.expo.state.calls_of("createGitHubBuild")) == 1
+
+    stack.kube.kubectl("annotate", "pb", "crash-early", "publishing.dev/retry=after-checking-expo")
+    again = await stack.wait_phase("crash-early", "Succeeded", timeout=90)
+    (build,) = stack.builds()
+    assert build["message"] == again["status"]["build"]["requestKey"] != key  # a new, never used key
+
+
+async def test_crash_while_an_archive_create_is_in_flight_creates_once_under_a_new_key(
+    stack: Stack, archive_server: ArchiveServer
+) -> None:
+    """SIGKILL while an archive build's create call is in flight (it never reached Expo): the key is
+    given up only once no create for it can still arrive, then the build is requested once."""
+    stack.apply_example_secrets()
+    doc = archive_example(archive_server)
+    name = doc["metadata"]["name"]
+    stack.fault(calls=[{"operation": "createAndroidBuild", "latency": 3.0, "drop": "before"}])
+    operator = stack.operator(archive_allowed_hosts=archive_server.host_port)
+    stack.apply(doc)
+    await stack.until(lambda: len(stack.expo.state.calls_of("createAndroidBuild")) == 1, what="create call")
+    operator.kill()
+    before = await stack.get(name)
+    assert before is not None
+    key = before["status"]["build"]["requestKey"]
+
+    stack.operator(archive_allowed_hosts=archive_server.host_port)
+    done = await stack.wait_phase(name, "Succeeded", "Failed", timeout=90)
     assert phase(done) == "Succeeded"
-    assert len(stack.builds()) == 1
-    assert done["status"]["build"]["requestKey"] == starting["status"]["build"]["requestKey"]
+    (build,) = stack.builds()
+    assert build["message"] == done["status"]["build"]["requestKey"] != key
 
 
 async def test_crash_after_build_created_before_id_recorded(
@@ -305,7 +339,7 @@ async def test_crash_after_build_created_before_id_recorded(
     name = doc["metadata"]["name"]
     # The mutation is applied, then the answer is delayed: the operator dies before reading it.
     stack.fault(calls=[{"operation": "createAndroidBuild", "latency": 3.0}])
-    operator = stack.operator()
+    operator = stack.operator(archive_allowed_hosts=archive_server.host_port)
     stack.apply(doc)
     await stack.until(lambda: len(stack.expo.state.calls_of("createAndroidBuild")) == 1, what="create call")
     operator.kill()
@@ -313,7 +347,7 @@ async def test_crash_after_build_created_before_id_recorded(
     obj = await stack.get(name)
     assert obj is not None and "id" not in obj["status"]["build"]
 
-    stack.operator()
+    stack.operator(archive_allowed_hosts=archive_server.host_port)
     done = await stack.wait_phase(name, "Succeeded", "Failed", timeout=90)
     assert phase(done) == "Succeeded"
     assert len(stack.builds()) == 1
@@ -334,8 +368,8 @@ async def test_crash_before_github_build_is_stamped(stack: Stack) -> None:
     stack.operator()
     done = await stack.wait_phase("crash-stamp", "Succeeded", "Failed", timeout=90)
     assert phase(done) == "Succeeded"
-    (build,) = stack.builds()
-    assert build["message"] == done["status"]["build"]["requestKey"]
+    key = done["status"]["build"]["requestKey"]
+    await stack.until(lambda: [b["message"] for b in stack.builds()] == [key], what="the stamped build")
 
 
 async def test_restart_in_flight_resumes_the_same_builds(stack: Stack) -> None:

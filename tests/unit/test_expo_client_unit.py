@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from publishing_operator.api import Platform
+from publishing_operator.api import Platform, Workflow
 from publishing_operator.expo.client import ExpoClient, _expo_release_status
 from publishing_operator.expo.errors import (
     ErrorKind,
@@ -256,11 +256,14 @@ async def test_null_actor_is_an_auth_error() -> None:
 async def test_request_key_is_bounded() -> None:
     async with _client(lambda request: httpx.Response(500)) as client:
         with pytest.raises(ValueError, match=r"1\.\.1024"):
-            await client.start_github_build(
+            await client.create_archive_build(
                 app_id="a",
                 platform=Platform.IOS,
                 profile="p",
-                git_ref="r",
-                base_directory=None,
+                bucket_key="k",
+                project_root_directory=".",
+                workflow=Workflow.MANAGED,
+                build_version=None,
+                signing=None,
                 request_key="x" * 1025,
             )

@@ -11,6 +11,7 @@ from publishing_operator import lifecycle as lc
 from publishing_operator.api import (
     COND_CREDENTIALS,
     COND_SUCCEEDED,
+    SOURCE_NOT_ALLOWED_CODE,
     AttemptResult,
     ConditionStatus,
     Phase,
@@ -122,7 +123,9 @@ def test_happy_path_with_submission_to_succeeded() -> None:
     assert finished.status.phase is Phase.SUBMITTING
     assert finished.effects.release_slot
     assert finished.status.submission is not None
-    assert finished.status.submission.request_key == f"{UID}.1.submit"
+    # Every request claims a new number: the build was request 1, its submission is request 2.
+    assert finished.status.submission.request_key == f"{UID}.2.submit"
+    assert finished.status.request_count == 2
     assert finished.status.completion_time is None
     assert lc.next_step(s, finished.status, T0) is lc.Step.START_SUBMISSION
 
@@ -163,6 +166,31 @@ def test_user_error_fails_at_once_with_the_error_code() -> None:
     assert any(e.warning and "EAS_BUILD_UNKNOWN_GRADLE_ERROR" in e.message for e in failed.events)
 
 
+def test_eas_refusing_the_build_fails_at_once_as_build_failed() -> None:
+    failed = lc.on_build_rejected(
+        to_building(spec()), error_code="ENTITY_NOT_FOUND", message="no app", ctx=ctx()
+    )
+    assert failed.status.phase is Phase.FAILED
+    assert cond(failed.status) == (ConditionStatus.FALSE, Reason.BUILD_FAILED)
+    assert failed.status.message == "EAS refused the build: ENTITY_NOT_FOUND: no app"
+    assert failed.effects.release_slot
+
+
+def test_source_refused_by_the_archive_policy_fails_with_its_own_reason_and_text() -> None:
+    text = "spec.source.archive.url is refused by the operator's archive source policy: ..."
+    failed = lc.on_build_rejected(
+        to_building(spec()), error_code=SOURCE_NOT_ALLOWED_CODE, message=text, ctx=ctx()
+    )
+    assert failed.status.phase is Phase.FAILED
+    assert cond(failed.status) == (ConditionStatus.FALSE, Reason.SOURCE_NOT_ALLOWED)
+    assert failed.status.message == text  # the policy's text alone: EAS never saw this build
+    assert failed.status.build is not None and failed.status.build.error_code is None
+    assert [h.reason for h in failed.status.history] == [Reason.SOURCE_NOT_ALLOWED]
+    assert [(e.reason, e.message, e.warning) for e in failed.events] == [("SourceNotAllowed", text, True)]
+    assert failed.effects.release_slot
+    assert lc.result_label(failed.status.phase) == "failed"
+
+
 def test_infra_errors_retry_with_backoff_then_exhaust() -> None:
     s = spec()  # 3 attempts, 2s initial, factor 2
     status = to_building(s)
@@ -198,10 +226,16 @@ def test_failed_submission_retries_the_submission_not_the_build() -> None:
     assert t.status.build is not None and t.status.build.id == "b1"
     assert t.status.submission is not None
     assert t.status.submission.id is None
-    assert t.status.submission.request_key == f"{UID}.2.submit"
+    # The retry's request key is claimed when the backoff is over, right before the create.
+    assert t.status.submission.request_key is None
     assert lc.next_step(s, t.status, T0) is lc.Step.WAIT_RETRY
     assert t.status.next_retry_time is not None
-    assert lc.next_step(s, t.status, t.status.next_retry_time) is lc.Step.START_SUBMISSION
+    assert lc.next_step(s, t.status, t.status.next_retry_time) is lc.Step.CLAIM_SUBMISSION
+    claimed = lc.on_claimed(t.status, "submission", "submission attempt 2", ctx(t.status.next_retry_time))
+    assert claimed.status.submission is not None
+    assert claimed.status.submission.request_key == f"{UID}.3.submit"
+    assert claimed.status.submission.requested_at == t.status.next_retry_time
+    assert lc.next_step(s, claimed.status, t.status.next_retry_time) is lc.Step.START_SUBMISSION
 
 
 def test_cancel_in_flight_goes_through_cancelling_to_cancelled() -> None:

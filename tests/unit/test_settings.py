@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 
+from publishing_operator.egress import ArchivePolicy, parse_allow_list
 from publishing_operator.settings import Settings, SettingsError, load_settings
 
 
@@ -20,6 +21,9 @@ def test_defaults_match_the_design() -> None:
     assert (s.metrics_port, s.health_port) == (9090, 8080)
     assert s.shutdown_grace == timedelta(seconds=25)
     assert s.log_format == "json"
+    assert s.archive_allowed_hosts == ()
+    assert (s.archive_require_https, s.archive_require_sha256) == (True, False)
+    assert s.archive_policy == ArchivePolicy()  # the secure defaults
 
 
 def test_environment_and_flags_with_flags_winning() -> None:
@@ -40,6 +44,19 @@ def test_environment_and_flags_with_flags_winning() -> None:
         ({"PUBLISHING_METRICS_PORT": "70000"}, "invalid setting PUBLISHING_METRICS_PORT='70000'"),
         ({"PUBLISHING_LOG_FORMAT": "xml"}, "invalid setting PUBLISHING_LOG_FORMAT='xml'"),
         ({"PUBLISHING_EXPO_API_URL": "ftp://x"}, "invalid setting PUBLISHING_EXPO_API_URL='ftp://x'"),
+        (
+            {"PUBLISHING_ARCHIVE_ALLOWED_HOSTS": "a.corp,127.1"},
+            "invalid setting PUBLISHING_ARCHIVE_ALLOWED_HOSTS='a.corp,127.1': '127.1' is not a host name",
+        ),
+        (
+            {"PUBLISHING_ARCHIVE_ALLOWED_HOSTS": "10.0.0.0/8:443"},
+            "invalid setting PUBLISHING_ARCHIVE_ALLOWED_HOSTS='10.0.0.0/8:443': '10.0.0.0/8:443' is not a",
+        ),
+        (
+            {"PUBLISHING_ARCHIVE_REQUIRE_HTTPS": "maybe"},
+            "invalid setting PUBLISHING_ARCHIVE_REQUIRE_HTTPS='maybe'",
+        ),
+        ({"PUBLISHING_ARCHIVE_REQUIRE_SHA256": "2"}, "invalid setting PUBLISHING_ARCHIVE_REQUIRE_SHA256='2'"),
     ],
 )
 def test_invalid_values_name_the_setting_and_value(env: dict[str, str], expected: str) -> None:
@@ -47,6 +64,19 @@ def test_invalid_values_name_the_setting_and_value(env: dict[str, str], expected
         load_settings(env)
     assert str(info.value).startswith(expected)
     assert "\n" not in str(info.value)
+
+
+def test_archive_policy_settings() -> None:
+    env = {
+        "PUBLISHING_ARCHIVE_ALLOWED_HOSTS": " Artifacts.Corp. , 127.0.0.1:8080,10.1.0.0/16 ",
+        "PUBLISHING_ARCHIVE_REQUIRE_HTTPS": "false",
+        "PUBLISHING_ARCHIVE_REQUIRE_SHA256": "true",
+    }
+    s = load_settings(env, {"archive_require_https": "yes"})
+    assert s.archive_allowed_hosts == ("artifacts.corp", "127.0.0.1:8080", "10.1.0.0/16")
+    policy = s.archive_policy
+    assert policy.allowed == parse_allow_list("artifacts.corp,127.0.0.1:8080,10.1.0.0/16")
+    assert (policy.require_https, policy.require_sha256) == (True, True)
 
 
 def test_invalid_flag_is_named_as_the_flag() -> None:

@@ -73,6 +73,16 @@ def _pb_path(namespace: str | None, name: str | None = None) -> str:
     return f"{path}/{quote(name, safe='')}" if name else path
 
 
+def _core_path(namespace: str, plural: str, name: str | None = None) -> str:
+    path = f"/api/v1/namespaces/{quote(namespace, safe='')}/{plural}"
+    return f"{path}/{quote(name, safe='')}" if name else path
+
+
+def _lease_path(namespace: str, name: str | None = None) -> str:
+    path = f"/apis/coordination.k8s.io/v1/namespaces/{quote(namespace, safe='')}/leases"
+    return f"{path}/{quote(name, safe='')}" if name else path
+
+
 class KubeApi:
     def __init__(
         self,
@@ -180,6 +190,41 @@ class KubeApi:
             raise SecretReadError(namespace, name, "malformed Secret in the API response", 200) from None
         rv = str((body.get("metadata") or {}).get("resourceVersion") or "")
         return SecretData(decoded, rv)
+
+    # -- Leases (leader election) -------------------------------------------------------------------
+
+    async def get_lease(self, namespace: str, name: str) -> Body | None:
+        try:
+            return await self._request("GET", _lease_path(namespace, name))
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def create_lease(self, namespace: str, body: Mapping[str, Any]) -> Body:
+        """409 when someone created it first."""
+        return await self._request("POST", _lease_path(namespace), dict(body))
+
+    async def replace_lease(self, namespace: str, name: str, body: Mapping[str, Any]) -> Body:
+        """PUT with the body's resourceVersion: 409 when someone else wrote the Lease since."""
+        return await self._request("PUT", _lease_path(namespace, name), dict(body))
+
+    # -- ConfigMaps (the release ledger, in the operator's own namespace) -------------------------
+
+    async def get_config_map(self, namespace: str, name: str) -> Body | None:
+        try:
+            return await self._request("GET", _core_path(namespace, "configmaps", name))
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def create_config_map(self, namespace: str, body: Mapping[str, Any]) -> Body:
+        return await self._request("POST", _core_path(namespace, "configmaps"), dict(body))
+
+    async def replace_config_map(self, namespace: str, name: str, body: Mapping[str, Any]) -> Body:
+        """PUT with the body's resourceVersion: 409 when someone else wrote it since."""
+        return await self._request("PUT", _core_path(namespace, "configmaps", name), dict(body))
 
     # -- Events ----------------------------------------------------------------------------------
 

@@ -58,7 +58,7 @@ from publishing_operator.api.names import (
     UUID_PATTERN,
     VERSION,
 )
-from publishing_operator.api.reasons import REASONS, Reason, ReasonInfo
+from publishing_operator.api.reasons import REASONS, SOURCE_NOT_ALLOWED_CODE, Reason, ReasonInfo
 from publishing_operator.api.spec import (
     AndroidSubmit,
     AppSpec,
@@ -129,6 +129,7 @@ __all__ = [
     "SECRET_NAME_PATTERN",
     "SHA256_PATTERN",
     "SINGULAR",
+    "SOURCE_NOT_ALLOWED_CODE",
     "TRACK_PATTERN",
     "URL_PATTERN",
     "UUID_PATTERN",

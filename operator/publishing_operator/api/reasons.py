@@ -8,6 +8,10 @@ from typing import NamedTuple
 from publishing_operator.api.enums import ConditionStatus
 from publishing_operator.api.names import COND_CREDENTIALS, COND_SUCCEEDED
 
+# The error code of a source refused by the operator's own policy (egress.py), not by Expo: the
+# lifecycle fails such an attempt with Reason.SOURCE_NOT_ALLOWED instead of BuildFailed.
+SOURCE_NOT_ALLOWED_CODE = "SOURCE_NOT_ALLOWED"
+
 
 class Reason(StrEnum):
     """Condition reasons. `REASONS` below says which condition and status each belongs to."""
@@ -24,8 +28,10 @@ class Reason(StrEnum):
     SUBMISSION_STARTING = "SubmissionStarting"
     SUBMISSION_IN_PROGRESS = "SubmissionInProgress"
     CANCELLING = "Cancelling"
+    CONFIRMING = "Confirming"
     # Succeeded=True
     SUCCEEDED = "Succeeded"
+    ALREADY_RELEASED = "AlreadyReleased"
     # Succeeded=False
     BUILD_FAILED = "BuildFailed"
     SUBMISSION_FAILED = "SubmissionFailed"
@@ -33,6 +39,8 @@ class Reason(StrEnum):
     TIMEOUT = "Timeout"
     CANCELLED = "Cancelled"
     INVALID_SPEC = "InvalidSpec"
+    UNCONFIRMED = "Unconfirmed"
+    SOURCE_NOT_ALLOWED = "SourceNotAllowed"
     # CredentialsReady
     VALIDATED = "Validated"
     SECRET_NOT_FOUND = "SecretNotFound"
@@ -84,8 +92,20 @@ REASONS: dict[Reason, ReasonInfo] = {
     Reason.CANCELLING: ReasonInfo(
         COND_SUCCEEDED, _U, "Cancellation was requested; the EAS build or submission is being cancelled."
     ),
+    Reason.CONFIRMING: ReasonInfo(
+        COND_SUCCEEDED,
+        _U,
+        "The outcome of a create request is unknown (a lost answer, a restart, another operator); "
+        "the operator finds out before it creates anything.",
+    ),
     Reason.SUCCEEDED: ReasonInfo(
         COND_SUCCEEDED, _T, "The build finished and, when requested, the submission was accepted."
+    ),
+    Reason.ALREADY_RELEASED: ReasonInfo(
+        COND_SUCCEEDED,
+        _T,
+        "This exact release (namespace, name and spec) already shipped from a resource that history "
+        "limits or a TTL deleted; nothing was built again. Retry with the annotation to build anyway.",
     ),
     Reason.BUILD_FAILED: ReasonInfo(
         COND_SUCCEEDED, _F, "The EAS build failed with an error that retrying cannot fix."
@@ -104,6 +124,17 @@ REASONS: dict[Reason, ReasonInfo] = {
     ),
     Reason.INVALID_SPEC: ReasonInfo(
         COND_SUCCEEDED, _F, "The spec breaks a rule the operator enforces; fix it in a new resource."
+    ),
+    Reason.UNCONFIRMED: ReasonInfo(
+        COND_SUCCEEDED,
+        _F,
+        "Expo may have started a build whose create answer was lost, and none appeared in time; "
+        "nothing more was created. Check Expo, then retry with the annotation.",
+    ),
+    Reason.SOURCE_NOT_ALLOWED: ReasonInfo(
+        COND_SUCCEEDED,
+        _F,
+        "The archive source breaks the operator's archive source policy (PUBLISHING_ARCHIVE_* settings).",
     ),
     Reason.VALIDATED: ReasonInfo(
         COND_CREDENTIALS, _T, "Every referenced Secret exists and holds well-formed credentials."

@@ -44,6 +44,7 @@ class BuildStatus(ApiModel):
     id: ShortText | None = None
     request_key: ShortText | None = None
     requested_at: Timestamp | None = None
+    receipt_id: ShortText | None = None
     status: ShortText | None = None
     url: UrlText | None = None
     artifact_url: UrlText | None = None
@@ -84,6 +85,7 @@ class PublishingBuildStatus(ApiModel):
     phase: Phase | None = None
     conditions: list[Condition] = Field(default_factory=list, max_length=16)
     attempt: int | None = Field(None, ge=0)
+    request_count: int | None = Field(None, ge=0)
     start_time: Timestamp | None = None
     completion_time: Timestamp | None = None
     next_retry_time: Timestamp | None = None

@@ -17,7 +17,7 @@ from publishing_operator.api import (
     PublishingBuildStatus,
 )
 from publishing_operator.controller import commit
-from publishing_operator.controller.build_step import find_build
+from publishing_operator.controller.build_step import locate
 from publishing_operator.controller.build_step import observation as build_observation
 from publishing_operator.controller.context import OperatorContext
 from publishing_operator.controller.credentials_step import ensure_credentials
@@ -71,13 +71,10 @@ async def cancel_on_eas(sc: StepContext) -> Build | Submission | None:
         return None
     if status.build is None:
         return None
-    build_id = status.build.id
-    if build_id is None:
-        found = await find_build(sc)
-        if found is None:
-            return None
-        build_id = found.id
-    current = await client.get_build(build_id)
+    current = (await locate(sc)).build  # by id, receipt, key (or a GitHub build provably ours)
+    if current is None:
+        return None  # nothing on EAS that we know of
+    build_id = current.id
     if current.status.value in BUILD_TERMINAL | BUILD_CANCELLING:
         return current
     return await client.cancel_build(build_id)

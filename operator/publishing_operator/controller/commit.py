@@ -38,7 +38,7 @@ async def apply(
     if effects.release_slot and before.build and before.build.request_key:
         ctx.limiter.release_in_flight(before.build.request_key)
     if effects.leave_queue:
-        ctx.limiter.forget(lc.build_request_key(worker.uid, before.attempt or 1))
+        ctx.limiter.forget(lc.next_build_key(worker.uid, before))
     if transition.status.phase != before.phase:
         worker.log.info(
             "phase %s -> %s: %s", before.phase or "-", transition.status.phase, transition.status.message

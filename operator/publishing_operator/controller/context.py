@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from publishing_operator.adapters.events import EventSink
 from publishing_operator.adapters.kube import KubeApi
 from publishing_operator.circuit import CircuitBreaker
 from publishing_operator.clock import utc_now
+from publishing_operator.controller.ledger import ReleaseLedger
 from publishing_operator.controller.secrets import CredentialResolver
 from publishing_operator.expo.clients import ExpoClientFactory
 from publishing_operator.limiter import StartLimiter
@@ -29,6 +31,10 @@ class NoRetention:
         pass
 
 
+def no_objects() -> list[Mapping[str, Any]]:
+    return []
+
+
 @dataclass
 class OperatorContext:
     settings: Settings
@@ -41,3 +47,14 @@ class OperatorContext:
     metrics: Metrics = field(default_factory=Metrics)
     retention: Retention = field(default_factory=NoRetention)
     clock: Callable[[], datetime] = utc_now
+    # What already shipped (controller/ledger.py); None: no guard (tests of other things).
+    ledger: ReleaseLedger | None = None
+    # The live resources this process works on (the worker pool's copies): the exactly-once start
+    # asks which other resources of the same app and git ref have a GitHub build request open.
+    live_objects: Callable[[], list[Mapping[str, Any]]] = no_objects
+    # At most one GitHub build request per app, platform, profile and ref between its create call
+    # and its persisted receipt: what makes an un-stamped build attributable after a crash.
+    github_locks: dict[tuple[str, ...], asyncio.Lock] = field(default_factory=dict)
+
+    def github_lock(self, *key: str) -> asyncio.Lock:
+        return self.github_locks.setdefault(key, asyncio.Lock())

@@ -8,6 +8,7 @@ from datetime import timedelta
 from publishing_operator import backoff
 from publishing_operator import lifecycle as lc
 from publishing_operator.api import COND_CREDENTIALS, Reason
+from publishing_operator.controller.ledger import spec_digest
 from publishing_operator.controller.step_context import Handler, StepContext
 from publishing_operator.controller.worker import Worker
 from publishing_operator.credentials import CredentialCheck, ResolvedCredentials
@@ -16,6 +17,8 @@ from publishing_operator.redaction import SCRUBBER
 
 
 async def check_credentials(sc: StepContext) -> float:
+    if await _already_released(sc):
+        return 0
     check = await sc.ctx.credentials.resolve(sc.worker.namespace, sc.spec)
     if check.ok and check.credentials is not None and await _token_still_refused(sc, check.credentials):
         return recheck_after(sc.worker)
@@ -53,8 +56,25 @@ async def unless_unauthorized(sc: StepContext, handler: Handler) -> float | None
         if exc.kind is not ErrorKind.AUTH:
             raise
     sc.worker.credentials = None
-    await sc.commit(lc.on_unauthorized(sc.status, sc.spec.expo.token_secret_ref.name, sc.lc_ctx()))
+    await sc.commit(
+        lc.on_unauthorized(
+            sc.status, sc.spec.expo.token_secret_ref.name, sc.lc_ctx(), nothing_sent=_holds_unsent_claim(sc)
+        )
+    )
+    sc.worker.fresh_key = None
     return recheck_after(sc.worker)
+
+
+def _holds_unsent_claim(sc: StepContext) -> bool:
+    """This process claimed the current request key and knows no create was sent for it (a create
+    refused outright keeps the claim fresh; an ambiguous one does not)."""
+    fresh = sc.worker.fresh_key
+    build, submission = sc.status.build, sc.status.submission
+    if fresh is None:
+        return False
+    if build is not None and fresh == build.request_key:
+        return not build.id and not build.receipt_id
+    return submission is not None and fresh == submission.request_key and not submission.id
 
 
 RECHECK_INITIAL = timedelta(seconds=5)
@@ -68,6 +88,24 @@ def recheck_delay(failures: int) -> timedelta:
         failures, initial=RECHECK_INITIAL.total_seconds(), cap=RECHECK_MAX.total_seconds()
     )
     return timedelta(seconds=seconds)
+
+
+async def _already_released(sc: StepContext) -> bool:
+    """A brand-new resource that repeats a release the ledger holds: Succeeded, nothing built."""
+    status, ledger = sc.status, sc.ctx.ledger
+    if ledger is None or status.phase is not None or status.request_count or status.retry_request:
+        return False
+    release = await ledger.lookup(sc.worker.namespace, sc.worker.name)
+    if release is None or release.uid == sc.worker.uid:
+        return False
+    if release.spec_digest != spec_digest(sc.worker.body.get("spec") or {}):
+        return False  # same name, another release: build it
+    await sc.commit(
+        lc.on_already_released(
+            status, build_id=release.build_id, completed_at=release.completed_at, ctx=sc.lc_ctx()
+        )
+    )
+    return True
 
 
 def recheck_after(worker: Worker) -> float:

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -199,19 +199,35 @@ class RetentionPass(BaseModel):
     next_expiry: datetime | None
 
 
+BeforeDelete = Callable[[Mapping[str, Any]], Awaitable[None]]
+
+
 async def run_retention_pass(
-    kube: KubeApi, *, namespaces: tuple[str, ...], keep_succeeded: int, keep_failed: int, now: datetime
+    kube: KubeApi,
+    *,
+    namespaces: tuple[str, ...],
+    keep_succeeded: int,
+    keep_failed: int,
+    now: datetime,
+    before_delete: BeforeDelete | None = None,
 ) -> RetentionPass:
-    """List, plan, delete. A failed list raises; a failed delete is logged and retried next pass."""
+    """List, plan, delete. A failed list raises; a failed delete is logged and retried next pass.
+
+    `before_delete` sees each object about to be deleted (the release ledger records what shipped);
+    if it fails, that object is kept for the next pass."""
     deleted: list[Deletion] = []
     next_expiry: datetime | None = None
     for namespace in namespaces or (None,):
         # Parsed once for both the plan and the next expiry: a pass runs on the operator's event loop.
-        candidates = _candidates(await kube.list_publishing_builds(namespace))
+        listed = await kube.list_publishing_builds(namespace)
+        by_uid = {str((obj.get("metadata") or {}).get("uid")): obj for obj in listed}
+        candidates = _candidates(listed)
         plan = _plan(candidates, now=now, keep_succeeded=keep_succeeded, keep_failed=keep_failed)
         for deletion in plan:
             extra = {"namespace": deletion.namespace, "resource": deletion.name, "uid": deletion.uid}
             try:
+                if before_delete is not None:
+                    await before_delete(by_uid[deletion.uid])
                 await kube.delete_publishing_build(deletion.namespace, deletion.name, deletion.uid)
             except Exception as exc:  # one failed delete must not stop the others
                 log.warning(
@@ -255,6 +271,7 @@ class RetentionLoop:
         interval: float = DEFAULT_INTERVAL,
         min_wait: float = MIN_WAIT,
         clock: Callable[[], datetime] = utc_now,
+        before_delete: BeforeDelete | None = None,
     ) -> None:
         if keep_succeeded < 0 or keep_failed < 0:
             raise ValueError("history limits must be >= 0")
@@ -265,6 +282,7 @@ class RetentionLoop:
         self.interval = interval
         self.min_wait = min_wait
         self.clock = clock
+        self.before_delete = before_delete
         self.passes = 0  # completed passes, failed or not (the retention probe reports these three)
         self.deleted_total = 0
         self.last_error: str | None = None
@@ -295,6 +313,7 @@ class RetentionLoop:
             keep_succeeded=self.keep_succeeded,
             keep_failed=self.keep_failed,
             now=self.clock(),
+            before_delete=self.before_delete,
         )
         self.deleted_total += len(result.deleted)
         self.last_next_expiry = result.next_expiry

@@ -36,12 +36,18 @@ class WorkerPool:
         self.ctx = ctx
         self.workers: dict[str, Worker] = {}
         self.stopping = False
+        # Workers run only while this replica leads (leadership.py); a standby only watches.
+        self.active = True
         self._steps = asyncio.Semaphore(max_concurrent_steps)
         # Per uid, the resourceVersions of our own recent writes: their watch echoes start nothing.
         self._own_writes: dict[str, deque[str]] = {}
 
     def __len__(self) -> int:
         return len(self.workers)
+
+    def live_objects(self) -> list[Mapping[str, Any]]:
+        """The newest copy of every resource being worked on."""
+        return [worker.body for worker in self.workers.values()]
 
     def observe(self, body: Mapping[str, Any]) -> None:
         """A watch event: refresh the worker's copy of the object, or start a worker if needed."""
@@ -57,7 +63,7 @@ class WorkerPool:
         own = self._own_writes.get(uid)
         if own is not None and resource_version(body) in own:
             return  # the late echo of a write this process made (and has already seen)
-        if not self.stopping and needs_work(body, status):
+        if self.active and not self.stopping and needs_work(body, status):
             self._start(body)
 
     def forget(self, body: Mapping[str, Any]) -> None:
@@ -70,13 +76,28 @@ class WorkerPool:
             worker.stop()
         SCRUBBER.forget(uid)
         # Leave the limiter's queue (a Queued resource) or free its in-flight slot.
-        self.ctx.limiter.forget(lc.build_request_key(uid, status_of(body).attempt or 1))
+        status = status_of(body)
+        key = status.build.request_key if status.build and status.build.request_key else None
+        self.ctx.limiter.forget(key or lc.next_build_key(uid, status))
 
     def wake_waiting(self, keys: object = None) -> None:
         """A start slot freed: wake every worker that waits for one (the limiter keeps FIFO order)."""
         for worker in list(self.workers.values()):
             if worker.waiting_for_slot:
                 worker.wake.set()
+
+    async def deactivate(self) -> None:
+        """Leadership lost: stop every worker now (what they were doing resumes from status on
+        whichever replica leads next) and start no new ones."""
+        self.active = False
+        workers = list(self.workers.values())
+        for worker in workers:
+            worker.stop()
+        for worker in workers:
+            if worker.task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker.task
+        self.workers.clear()
 
     async def shutdown(self, grace: float) -> list[str]:
         """No new steps; running steps get `grace` seconds to finish. Returns the resources that

@@ -29,7 +29,7 @@ async def acquire_slot(sc: StepContext) -> float:
             )
         )
         return wait
-    key = lc.build_request_key(sc.worker.uid, sc.status.attempt or 1)
+    key = lc.next_build_key(sc.worker.uid, sc.status)
     answer = ctx.limiter.try_acquire(key)
     if isinstance(answer, Denial):
         sc.worker.log.debug(

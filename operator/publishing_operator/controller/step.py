@@ -38,6 +38,7 @@ HANDLERS: dict[lc.Step, Handler] = {
     lc.Step.WAIT_RETRY: slot_step.wait_retry,
     lc.Step.START_BUILD: build_step.start_build,
     lc.Step.POLL_BUILD: build_step.poll_build,
+    lc.Step.CLAIM_SUBMISSION: submission_step.claim_submission,
     lc.Step.START_SUBMISSION: submission_step.start_submission,
     lc.Step.POLL_SUBMISSION: submission_step.poll_submission,
     lc.Step.CANCEL: cancel_step.cancel,

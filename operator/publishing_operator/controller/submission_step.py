@@ -5,28 +5,50 @@ from __future__ import annotations
 
 from publishing_operator import lifecycle as lc
 from publishing_operator.api import Phase
-from publishing_operator.controller.build_step import jitter
+from publishing_operator.controller.build_step import confirm_poll, jitter
+from publishing_operator.controller.claims import ensure_claim_current, window_closes
 from publishing_operator.controller.step_context import StepContext
 from publishing_operator.expo.errors import ErrorKind, ExpoError
 from publishing_operator.expo.models import Submission
 from publishing_operator.lifecycle.eas import SUBMISSION_DEAD
 
 
+async def claim_submission(sc: StepContext) -> float:
+    """A submission retry is due: claim a new request key (a won write), then create right away."""
+    attempt = sc.status.attempt or 1
+    transition = lc.on_claimed(sc.status, "submission", f"submission attempt {attempt}", sc.lc_ctx())
+    await sc.commit(transition)
+    assert transition.status.submission is not None
+    sc.worker.fresh_key = transition.status.submission.request_key
+    return 0
+
+
 async def start_submission(sc: StepContext) -> float:
+    """Create the submission once per request key: only right after winning its claim. Anything
+    else first adopts a live or finished submission of the build; with none, it waits until no
+    create for the key can still arrive, then claims a new key."""
     assert sc.status.build is not None and sc.status.build.id is not None and sc.spec.submit is not None
+    submission_status = sc.status.submission
+    assert submission_status is not None and submission_status.request_key is not None
     build_id = sc.status.build.id
-    key = sc.status.submission.request_key if sc.status.submission else None
-    if sc.worker.fresh_key is None or sc.worker.fresh_key != key:
-        # Idempotent: a live or finished submission of this build is adopted, never duplicated.
+    if sc.worker.fresh_key != submission_status.request_key:
         live = [
             s for s in await sc.client.build_submissions(build_id) if s.status.value not in SUBMISSION_DEAD
         ]
         if live:
             return await _started(sc, live[0], adopted=True)
-    sc.worker.fresh_key = None
+        closes = window_closes(sc, submission_status.requested_at)
+        if sc.now() < closes:
+            why = "the submission request's answer never arrived"
+            await sc.commit(lc.on_confirming(sc.status, "submission", why, closes, sc.lc_ctx()))
+            return confirm_poll(sc, closes)
+        return await claim_submission(sc)
     try:
+        await ensure_claim_current(sc, "submission")
         submission = await create_submission(sc, build_id)
     except ExpoError as exc:
+        if exc.ambiguous:
+            sc.worker.fresh_key = None  # Expo may have it: look before creating again
         if exc.kind is ErrorKind.USER:
             await sc.commit(
                 lc.on_submission_rejected(
@@ -35,6 +57,7 @@ async def start_submission(sc: StepContext) -> float:
             )
             return 0
         raise
+    sc.worker.fresh_key = None
     sc.ctx.circuit.record_success()
     return await _started(sc, submission, adopted=False)
 

@@ -3,7 +3,8 @@
 Expo's worker unpacks the project with `tar -zxf --strip-components 1` (API.md 2.4), so the archive
 must be a gzip tarball with one top-level directory; that is checked here, before money is spent.
 The Expo token is never sent to either host: the archive host is the user's, and the upload URL
-is pre-signed.
+is pre-signed. The archive host is the tenant's choice, so the download goes through the egress
+policy (`egress.py`, `guarded_http.py`): it must not reach inside the cluster.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
 import tarfile
 import tempfile
 from collections.abc import AsyncIterator
@@ -20,12 +22,17 @@ from typing import IO
 
 import httpx
 
+from publishing_operator.api import SOURCE_NOT_ALLOWED_CODE
+from publishing_operator.egress import ArchivePolicy, DestinationRefused
 from publishing_operator.expo.errors import ErrorKind, ExpoError, make_error
 from publishing_operator.expo.models import UploadSession
+
+log = logging.getLogger("publishing_operator.expo.archive")
 
 CHUNK = 1024 * 1024
 DOWNLOAD = "downloadArchive"
 UPLOAD = "uploadArchive"
+MAX_REDIRECTS = 5
 
 
 @dataclass(frozen=True)
@@ -49,11 +56,18 @@ async def download_archive(
     http: httpx.AsyncClient,
     url: str,
     *,
+    policy: ArchivePolicy,
     sha256: str | None,
     max_bytes: int,
     timeout: float,  # noqa: ASYNC109
 ) -> DownloadedArchive:
-    """Stream `url` to a temporary file, enforcing `max_bytes` and `sha256` (hex) if given."""
+    """Stream `url` to a temporary file, enforcing `policy`, `max_bytes` and `sha256` (hex) if given.
+
+    `http` must be a `guarded_http.guarded_client(policy)`: it checks every connection's addresses;
+    this function checks every hop's URL and follows redirects itself (at most MAX_REDIRECTS).
+    """
+    if policy.require_sha256 and not sha256:
+        raise _refused(policy.sha256_required_message)
     expected = sha256.lower().removeprefix("sha256:") if sha256 else None
     sha = hashlib.sha256()
     md5 = hashlib.md5()
@@ -62,30 +76,37 @@ async def download_archive(
     path = Path(handle.name)
     try:
         try:
-            async with http.stream(
-                "GET", url, timeout=timeout, follow_redirects=True, headers={"accept-encoding": "identity"}
-            ) as response:
-                status = response.status_code
-                if status >= 400:
-                    # The user's host: 401/403/404 are the URL's fault, not the Expo token's.
-                    transient = status >= 500 or status in (408, 429)
-                    raise make_error(
-                        ErrorKind.TRANSIENT if transient else ErrorKind.USER,
-                        f"downloading the project archive failed with HTTP {status}; "
-                        "check spec.source.archive.url",
-                        operation=DOWNLOAD,
-                        http_status=status,
-                    )
-                announced = response.headers.get("content-length")
-                if announced is not None and announced.isdigit() and int(announced) > max_bytes:
-                    raise _user_error(_too_big(int(announced), max_bytes))
-                async for chunk in response.aiter_bytes(CHUNK):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise _user_error(_too_big(size, max_bytes, at_least=True))
-                    sha.update(chunk)
-                    md5.update(chunk)
-                    await asyncio.to_thread(handle.write, chunk)
+            target = httpx.URL(url)
+            for _hop in range(MAX_REDIRECTS + 1):
+                policy.check_url(target)
+                async with http.stream(
+                    "GET", target, timeout=timeout, headers={"accept-encoding": "identity"}
+                ) as response:
+                    if response.is_redirect:
+                        target = _redirect_target(response)
+                        continue
+                    _check_status(response.status_code)
+                    announced = response.headers.get("content-length")
+                    if announced is not None and announced.isdigit() and int(announced) > max_bytes:
+                        raise _user_error(_too_big(int(announced), max_bytes))
+                    async for chunk in response.aiter_bytes(CHUNK):
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise _user_error(_too_big(size, max_bytes, at_least=True))
+                        sha.update(chunk)
+                        md5.update(chunk)
+                        await asyncio.to_thread(handle.write, chunk)
+                    break
+            else:
+                raise _user_error(
+                    f"the project archive URL redirects more than {MAX_REDIRECTS} times; "
+                    "check spec.source.archive.url"
+                )
+        except DestinationRefused as exc:
+            # The detail (host, address) is for the admin's log; the user gets one text per policy,
+            # whatever the destination would have answered, so the status is no oracle.
+            log.warning("archive download refused by the archive source policy: %s", exc.detail)
+            raise _refused(policy.refusal_message) from None
         except httpx.TransportError as exc:
             raise make_error(
                 ErrorKind.TRANSIENT,
@@ -93,7 +114,10 @@ async def download_archive(
                 operation=DOWNLOAD,
             ) from None
         except httpx.InvalidURL:
-            raise _user_error("the project archive URL is not valid; check spec.source.archive.url") from None
+            # e.g. "0177.0.0.1" (octal), "256.1.1.1", a bad IPv6 literal: ambiguous, so refused like the
+            # rest. httpx's text may quote the URL (and a password in it): it is not logged.
+            log.warning("archive download refused by the archive source policy: the URL does not parse")
+            raise _refused(policy.refusal_message) from None
         finally:
             handle.close()
         digest = sha.hexdigest()
@@ -109,6 +133,32 @@ async def download_archive(
     return DownloadedArchive(
         path=path, size=size, sha256=digest, md5_base64=base64.b64encode(md5.digest()).decode()
     )
+
+
+def _redirect_target(response: httpx.Response) -> httpx.URL:
+    try:
+        return response.url.join(response.headers["location"])
+    except httpx.InvalidURL:
+        raise _user_error(
+            "the project archive's host answered with an invalid redirect; check spec.source.archive.url"
+        ) from None
+
+
+def _check_status(status: int) -> None:
+    if status < 300:
+        return
+    # The user's host: 401/403/404 are the URL's fault, not the Expo token's.
+    transient = status >= 500 or status in (408, 429)
+    raise make_error(
+        ErrorKind.TRANSIENT if transient else ErrorKind.USER,
+        f"downloading the project archive failed with HTTP {status}; check spec.source.archive.url",
+        operation=DOWNLOAD,
+        http_status=status,
+    )
+
+
+def _refused(message: str) -> ExpoError:
+    return make_error(ErrorKind.USER, message, operation=DOWNLOAD, error_code=SOURCE_NOT_ALLOWED_CODE)
 
 
 def _too_big(size: int, max_bytes: int, *, at_least: bool = False) -> str:

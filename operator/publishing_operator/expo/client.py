@@ -16,13 +16,16 @@ import logging
 import random
 import re
 import time
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
 import httpx
 
 from publishing_operator.api import Platform, Workflow
+from publishing_operator.egress import ArchivePolicy
 from publishing_operator.expo import archive, operations
+from publishing_operator.expo.batching import BuildPoller
 from publishing_operator.expo.errors import (
     ErrorKind,
     ExpoError,
@@ -46,6 +49,7 @@ from publishing_operator.expo.transport import (
     RetryPolicy,
     Sleep,
 )
+from publishing_operator.guarded_http import guarded_client
 
 logger = logging.getLogger("publishing_operator.expo")
 
@@ -70,10 +74,12 @@ class ExpoClient:
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
         on_request: RequestHook | None = None,
-        receipt_interval: float = 1.0,
-        receipt_timeout: float = 90.0,
         upload_timeout: float = 600.0,
+        batch_linger: float = 0.0,
+        archive_policy: ArchivePolicy | None = None,
     ) -> None:
+        self._actor_id: str | None = None
+        self._poller = BuildPoller(self.get_builds, self.get_build, linger=batch_linger)
         self._own_http = http is None
         self._http = http or httpx.AsyncClient(timeout=timeout)
         self._transport = GraphQLTransport(
@@ -90,9 +96,8 @@ class ExpoClient:
         t = self._transport
         self._execute, self._model, self._dig, self._report = t.execute, t.model, t.dig, t.report
         self._retry, self._sleep, self._clock, self._rng = t.retry, t.sleep, t.clock, t.rng
-        self._receipt_interval = receipt_interval
-        self._receipt_timeout = receipt_timeout
         self._upload_timeout = upload_timeout
+        self._archive_policy = archive_policy or ArchivePolicy()  # the secure defaults
 
     def __repr__(self) -> str:
         return f"ExpoClient(api_url={self._transport.url!r})"
@@ -122,11 +127,41 @@ class ExpoClient:
         data = await self._execute(operations.ME_ACTOR)
         if data.get("meActor") is None:
             raise make_error(ErrorKind.AUTH, "the Expo token belongs to no actor", operation="MeActor")
-        return self._model(operations.ME_ACTOR, Actor, data, "meActor")
+        actor = self._model(operations.ME_ACTOR, Actor, data, "meActor")
+        self._actor_id = actor.id
+        return actor
+
+    async def actor_id(self) -> str:
+        """The id of the token's actor (asked once): builds it initiated are the operator's own."""
+        if self._actor_id is None:
+            await self.whoami()
+        assert self._actor_id is not None
+        return self._actor_id
 
     async def get_build(self, build_id: str) -> Build:
         data = await self._execute(operations.BUILD_BY_ID, {"buildId": build_id})
         return self._model(operations.BUILD_BY_ID, Build, data, "builds", "byId")
+
+    async def get_builds(self, build_ids: Sequence[str]) -> dict[str, Build | ExpoError]:
+        """Several builds in one request; a build Expo errs on gets its own error."""
+        op = operations.builds_by_id(len(build_ids))
+        variables = {f"b{i}": build_id for i, build_id in enumerate(build_ids)}
+        data, errors = await self._transport.execute_partial(op, variables)
+        found: dict[str, Build | ExpoError] = {}
+        for i, build_id in enumerate(build_ids):
+            alias = f"b{i}"
+            if alias in errors:
+                found[build_id] = errors[alias]
+                continue
+            try:
+                found[build_id] = self._model(op, Build, data, alias, "byId")
+            except ExpoError as exc:
+                found[build_id] = exc
+        return found
+
+    async def poll_build(self, build_id: str) -> Build:
+        """`get_build`, coalesced with the other builds this token follows (batching.py)."""
+        return await self._poller.get(build_id)
 
     async def cancel_build(self, build_id: str) -> Build:
         data = await self._execute(operations.CANCEL_BUILD, {"buildId": build_id})
@@ -157,7 +192,7 @@ class ExpoClient:
         )
         return self._model(operations.UPDATE_BUILD_METADATA, Build, data, "build", "updateBuildMetadata")
 
-    async def start_github_build(
+    async def create_github_build(
         self,
         *,
         app_id: str,
@@ -165,15 +200,10 @@ class ExpoClient:
         profile: str,
         git_ref: str,
         base_directory: str | None,
-        request_key: str,
-    ) -> Build:
-        """Build `git_ref` of the app's linked GitHub repository; stamp `request_key` on the build.
-
-        Relies on the background job receipt's `resultId` being the build id (API.md 2.5, [I/U]).
-        A receipt that does not finish in time raises an ambiguous TRANSIENT error: the build may
-        still appear, so the caller must look it up before starting another.
-        """
-        _check_key(request_key)
+    ) -> str:
+        """Ask Expo to build `git_ref` of the app's linked GitHub repository; returns the background
+        job receipt id (`github_build_from_receipt` later names the build). Never retried here: an
+        ambiguous failure means Expo may have accepted the request."""
         build_input: dict[str, Any] = {
             "appId": app_id,
             "platform": platform.value.upper(),
@@ -183,53 +213,33 @@ class ExpoClient:
         if base_directory:
             build_input["baseDirectory"] = base_directory
         data = await self._execute(operations.CREATE_GITHUB_BUILD, {"buildInput": build_input})
-        receipt_id = str(
-            self._dig(operations.CREATE_GITHUB_BUILD, data, "githubApp", "createGitHubBuild", "id")
-        )
-        # From here on Expo has accepted the request: a failure may leave a build behind.
-        try:
-            receipt = await self._await_receipt(receipt_id)
-        except ExpoError as exc:
-            exc.ambiguous = exc.ambiguous or exc.kind is not ErrorKind.USER
-            raise
+        return str(self._dig(operations.CREATE_GITHUB_BUILD, data, "githubApp", "createGitHubBuild", "id"))
+
+    async def github_build_from_receipt(self, receipt_id: str) -> str | None:
+        """The build a GitHub build request created, once Expo has: its id; None while the request is
+        still being processed. A request Expo gave up on is a USER error (the project's fault).
+
+        Relies on the receipt's `resultId` being the build id (API.md 2.5, [I/U])."""
+        op = operations.BACKGROUND_JOB_RECEIPT
+        data = await self._execute(op, {"id": receipt_id})
+        receipt = self._model(op, BackgroundJobReceipt, data, "backgroundJobReceipt", "byId")
+        if receipt.state is BackgroundJobState.FAILURE and not receipt.willRetry:
+            raise make_error(
+                ErrorKind.USER,
+                f"Expo could not start the GitHub build: {receipt.errorMessage or 'no reason given'} "
+                "(is the Expo GitHub app installed and the repository linked to the project?)",
+                operation=operations.CREATE_GITHUB_BUILD.name,
+                error_code=receipt.errorCode,
+            )
+        if receipt.state is not BackgroundJobState.SUCCESS:
+            return None
         if receipt.resultId is None:
             raise make_error(
                 ErrorKind.UNKNOWN,
                 "Expo finished the GitHub build request without naming the build",
                 operation=operations.CREATE_GITHUB_BUILD.name,
-                ambiguous=True,
             )
-        try:
-            return await self.update_build_message(receipt.resultId, request_key)
-        except ExpoError as exc:
-            exc.ambiguous, exc.build_id = True, receipt.resultId
-            raise
-
-    async def _await_receipt(self, receipt_id: str) -> BackgroundJobReceipt:
-        op = operations.BACKGROUND_JOB_RECEIPT
-        deadline = self._clock() + self._receipt_timeout
-        while True:
-            data = await self._execute(op, {"id": receipt_id})
-            receipt = self._model(op, BackgroundJobReceipt, data, "backgroundJobReceipt", "byId")
-            if receipt.state is BackgroundJobState.SUCCESS:
-                return receipt
-            if receipt.state is BackgroundJobState.FAILURE and not receipt.willRetry:
-                raise make_error(
-                    ErrorKind.USER,
-                    f"Expo could not start the GitHub build: {receipt.errorMessage or 'no reason given'} "
-                    "(is the Expo GitHub app installed and the repository linked to the project?)",
-                    operation=operations.CREATE_GITHUB_BUILD.name,
-                    error_code=receipt.errorCode,
-                )
-            if self._clock() >= deadline:
-                raise make_error(
-                    ErrorKind.TRANSIENT,
-                    f"the GitHub build request is still {receipt.state.value} "
-                    f"after {self._receipt_timeout:g}s",
-                    operation=operations.CREATE_GITHUB_BUILD.name,
-                    ambiguous=True,
-                )
-            await self._sleep(self._receipt_interval)
+        return receipt.resultId
 
     async def create_upload_session(self) -> UploadSession:
         op = operations.CREATE_UPLOAD_SESSION
@@ -240,12 +250,19 @@ class ExpoClient:
 
     async def upload_archive(self, *, url: str, sha256: str | None, max_bytes: int = 2 * 1024**3) -> str:
         """Download the project tarball from `url`, check it, upload it to Expo; return its bucket key."""
-        # A separate HTTP client: the Expo token must never travel to the archive host.
-        async with httpx.AsyncClient() as plain:
+        # Separate HTTP clients: the Expo token must never travel to the archive host, and the
+        # tenant's URL may only reach what the archive source policy allows (guarded_http.py).
+        async with guarded_client(self._archive_policy) as fetch:
             downloaded = await archive.download_archive(
-                plain, url, sha256=sha256, max_bytes=max_bytes, timeout=self._upload_timeout
+                fetch,
+                url,
+                policy=self._archive_policy,
+                sha256=sha256,
+                max_bytes=max_bytes,
+                timeout=self._upload_timeout,
             )
-            try:
+        try:
+            async with httpx.AsyncClient() as plain:
                 attempt = 0
                 while True:
                     attempt += 1
@@ -261,8 +278,8 @@ class ExpoClient:
                         continue
                     self._report_upload(started, "ok", 200, attempt)
                     return session.bucketKey
-            finally:
-                downloaded.close()
+        finally:
+            downloaded.close()
 
     def _report_upload(self, started: float, outcome: str, status: int | None, attempt: int) -> None:
         op = Operation(archive.UPLOAD, "", idempotent=True)

@@ -8,6 +8,7 @@ from typing import Protocol
 
 import httpx
 
+from publishing_operator.egress import ArchivePolicy
 from publishing_operator.expo.client import ExpoClient
 from publishing_operator.expo.transport import RequestHook
 
@@ -17,10 +18,22 @@ class ExpoClientFactory(Protocol):
 
 
 class ExpoClients:
-    def __init__(self, api_url: str, http: httpx.AsyncClient, on_request: RequestHook | None = None) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        http: httpx.AsyncClient,
+        on_request: RequestHook | None = None,
+        *,
+        timeout: float = 30.0,
+        archive_policy: ArchivePolicy | None = None,
+        batch_linger: float = 0.0,
+    ) -> None:
+        self._batch_linger = batch_linger
         self._api_url = api_url
+        self._timeout = timeout
         self._http = http
         self._on_request = on_request
+        self._archive_policy = archive_policy  # None: ExpoClient's secure defaults
         self._clients: dict[str, ExpoClient] = {}
 
     def for_token(self, token: str) -> ExpoClient:
@@ -29,7 +42,13 @@ class ExpoClients:
         client = self._clients.get(digest)
         if client is None:
             client = self._clients[digest] = ExpoClient(
-                self._api_url, token, http=self._http, on_request=self._on_request
+                self._api_url,
+                token,
+                http=self._http,
+                on_request=self._on_request,
+                timeout=self._timeout,
+                archive_policy=self._archive_policy,
+                batch_linger=self._batch_linger,
             )
         return client
 

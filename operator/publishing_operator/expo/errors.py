@@ -67,7 +67,6 @@ class ExpoError(Exception):
         retry_after: float | None = None,
         http_status: int | None = None,
         ambiguous: bool = False,
-        build_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -77,9 +76,6 @@ class ExpoError(Exception):
         self.retry_after = retry_after
         self.http_status = http_status
         self.ambiguous = ambiguous
-        # Set when Expo is known to have created a build although the call failed afterwards
-        # (e.g. stamping a GitHub build with its request key): adopt this build instead of creating one.
-        self.build_id = build_id
 
     @property
     def is_transient(self) -> bool:
@@ -95,9 +91,7 @@ class ExpoError(Exception):
             details.append(f"retry after {self.retry_after:g}s")
         if self.request_id:
             details.append(f"request id {self.request_id}")
-        if self.build_id:
-            details.append(f"build {self.build_id} was created")
-        elif self.ambiguous:
+        if self.ambiguous:
             details.append("outcome unknown: look the result up before creating again")
         return f"{self.message} ({', '.join(details)})"
 
@@ -105,7 +99,7 @@ class ExpoError(Exception):
         return (
             f"{type(self).__name__}(kind={self.kind.value}, operation={self.operation!r}, "
             f"error_code={self.error_code!r}, http_status={self.http_status!r}, "
-            f"request_id={self.request_id!r}, ambiguous={self.ambiguous!r}, build_id={self.build_id!r}, "
+            f"request_id={self.request_id!r}, ambiguous={self.ambiguous!r}, "
             f"message={self.message!r})"
         )
 

@@ -83,6 +83,10 @@ class AppRef(_ExpoModel):
     ownerAccount: Account
 
 
+class ActorRef(_ExpoModel):
+    id: str
+
+
 class Actor(_ExpoModel):
     """Who the token belongs to (`meActor`)."""
 
@@ -123,6 +127,7 @@ class Build(_ExpoModel):
     updatedAt: datetime | None = None
     completedAt: datetime | None = None
     app: AppRef
+    initiatingActor: ActorRef | None = None  # who asked for the build (a robot token, a person)
 
     @field_validator("platform", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ failure (creates are never retried blindly: there is no idempotency key on Expo'
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 
@@ -16,6 +17,8 @@ class Operation:
     name: str  # the GraphQL operationName, also the label in logs and metrics
     document: str
     idempotent: bool
+    # Made of independent aliased fields (a batch): an error naming one field fails only that one.
+    partial: bool = False
 
 
 BUILD_FIELDS = """
@@ -35,6 +38,7 @@ fragment BuildFields on Build {
   artifacts { buildUrl applicationArchiveUrl }
   error { errorCode message }
   app { id slug ownerAccount { id name } }
+  initiatingActor { id }
 }
 """
 
@@ -184,6 +188,26 @@ mutation CancelBuild($buildId: ID!) {
     idempotent=True,  # cancelling a cancelled build changes nothing
 )
 
+MAX_BUILDS_PER_REQUEST = 50  # a batch of builds polled in one request
+
+
+@functools.cache
+def builds_by_id(count: int) -> Operation:
+    """`count` builds in one request: `b0: builds { byId(buildId: $b0) }`, `b1: ...` (coalesced polling)."""
+    if not 1 <= count <= MAX_BUILDS_PER_REQUEST:
+        raise ValueError(f"a batch holds 1..{MAX_BUILDS_PER_REQUEST} builds")
+    params = ", ".join(f"$b{i}: ID!" for i in range(count))
+    fields = "\n".join(
+        f"  b{i}: builds {{ byId(buildId: $b{i}) {{ ...BuildFields }} }}" for i in range(count)
+    )
+    return Operation(
+        "BuildsById",
+        f"query BuildsById({params}) {{\n{fields}\n}}\n" + BUILD_FIELDS,
+        idempotent=True,
+        partial=True,
+    )
+
+
 APP_BUILDS = Operation(
     "AppBuilds",
     """
@@ -276,6 +300,7 @@ OPERATIONS: dict[str, Operation] = {
     op.name: op
     for op in (
         ME_ACTOR,
+        builds_by_id(3),  # every batch size has this shape (the contract test checks them all)
         CREATE_GITHUB_BUILD,
         BACKGROUND_JOB_RECEIPT,
         UPDATE_BUILD_METADATA,

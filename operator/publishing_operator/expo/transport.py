@@ -140,6 +140,14 @@ class GraphQLTransport:
 
     async def execute(self, op: Operation, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Run `op`, retrying transient failures if it is idempotent; return its `data`."""
+        data, _ = await self.execute_partial(op, variables)
+        return data
+
+    async def execute_partial(
+        self, op: Operation, variables: Mapping[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, ExpoError]]:
+        """Like `execute`; for an operation made of independent aliased fields (`op.partial`), an
+        error that names one of them in its `path` fails only that field: returned by alias."""
         attempt = 0
         while True:
             attempt += 1
@@ -156,7 +164,9 @@ class GraphQLTransport:
                 logger.debug("expo %s: retry %d in %.2fs after %s", op.name, attempt, wait, exc.kind.value)
                 await self.sleep(wait)
 
-    async def _request(self, op: Operation, variables: Mapping[str, Any], attempt: int) -> dict[str, Any]:
+    async def _request(
+        self, op: Operation, variables: Mapping[str, Any], attempt: int
+    ) -> tuple[dict[str, Any], dict[str, ExpoError]]:
         started = self.clock()
         status: int | None = None
         request_id: str | None = None
@@ -176,14 +186,14 @@ class GraphQLTransport:
                 raise self._transport_error(op, exc) from None
             status = response.status_code
             request_id = response.headers.get("expo-request-id") or response.headers.get("x-request-id")
-            data = self._parse(op, response, request_id)
+            data, field_errors = self._parse(op, response, request_id)
         except ExpoError as exc:
             self.report(
                 op, started, exc.kind.value.lower(), status, exc.request_id or request_id, attempt, exc
             )
             raise
         self.report(op, started, "ok", status, request_id, attempt, None)
-        return data
+        return data, field_errors
 
     def _transport_error(self, op: Operation, exc: httpx.TransportError) -> ExpoError:
         # A connection that never opened means Expo never saw the request: not ambiguous.
@@ -196,7 +206,9 @@ class GraphQLTransport:
             ambiguous=not op.idempotent and not unsent,
         )
 
-    def _parse(self, op: Operation, response: httpx.Response, request_id: str | None) -> dict[str, Any]:
+    def _parse(
+        self, op: Operation, response: httpx.Response, request_id: str | None
+    ) -> tuple[dict[str, Any], dict[str, ExpoError]]:
         status = response.status_code
         retry_after = _retry_after(response.headers.get("retry-after"), lambda: datetime.now(UTC))
         # A 5xx may come after Expo applied a mutation; 429 is refused up front.
@@ -206,6 +218,11 @@ class GraphQLTransport:
         except (json.JSONDecodeError, UnicodeDecodeError):
             body = None
         errors = body.get("errors") if isinstance(body, dict) else None
+        partial_data = body.get("data") if isinstance(body, dict) else None
+        if op.partial and status < 400 and isinstance(partial_data, dict) and isinstance(errors, list):
+            by_field = self._field_errors(op, errors, request_id, status)
+            if by_field is not None:  # every error names its field: the others stand
+                return partial_data, by_field
         if isinstance(errors, list) and errors:
             first: dict[str, Any] = errors[0] if isinstance(errors[0], dict) else {}
             raw_ext = first.get("extensions")
@@ -253,7 +270,37 @@ class GraphQLTransport:
                 http_status=status,
                 ambiguous=not op.idempotent,
             )
-        return data
+        return data, {}
+
+    def _field_errors(
+        self, op: Operation, errors: list[Any], request_id: str | None, status: int
+    ) -> dict[str, ExpoError] | None:
+        """The errors of a partial answer by top-level field alias; None when one names none."""
+        out: dict[str, ExpoError] = {}
+        for error in errors:
+            path = error.get("path") if isinstance(error, dict) else None
+            if not (isinstance(path, list) and path and isinstance(path[0], str)):
+                return None
+            ext = error.get("extensions") if isinstance(error.get("extensions"), dict) else {}
+            code = ext.get("errorCode") or ext.get("code")
+            kind = classify_graphql_error(
+                error_code=code,
+                error_type=ext.get("errorType"),
+                is_transient=bool(ext.get("isTransient")),
+                http_status=None,
+            )
+            out.setdefault(
+                path[0],
+                make_error(
+                    kind,
+                    str(error.get("message") or "Expo returned an error"),
+                    operation=op.name,
+                    error_code=code,
+                    request_id=ext.get("requestId") or request_id,
+                    http_status=status,
+                ),
+            )
+        return out
 
     def report(
         self,

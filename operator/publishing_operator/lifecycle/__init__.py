@@ -18,6 +18,7 @@ makes no decisions of its own.
 """
 
 from publishing_operator.lifecycle.admission import (
+    on_already_released,
     on_credentials,
     on_invalid_spec,
     on_slot_denied,
@@ -32,13 +33,19 @@ from publishing_operator.lifecycle.build import (
     on_build_started,
 )
 from publishing_operator.lifecycle.control import on_cancelling, on_manual_retry, on_nothing_to_cancel
+from publishing_operator.lifecycle.requests import (
+    on_claim_renewed,
+    on_claimed,
+    on_confirming,
+    on_receipt,
+    on_unconfirmed,
+)
 from publishing_operator.lifecycle.steps import (
     Step,
-    build_request_key,
     eas_work_in_flight,
+    next_build_key,
     next_step,
     result_label,
-    submission_request_key,
     timed_out,
 )
 from publishing_operator.lifecycle.submission import (
@@ -57,17 +64,22 @@ __all__ = [
     "Step",
     "SubmissionObservation",
     "Transition",
-    "build_request_key",
     "eas_work_in_flight",
+    "next_build_key",
     "next_step",
+    "on_already_released",
     "on_build_observed",
     "on_build_rejected",
     "on_build_started",
     "on_cancelling",
+    "on_claim_renewed",
+    "on_claimed",
+    "on_confirming",
     "on_credentials",
     "on_invalid_spec",
     "on_manual_retry",
     "on_nothing_to_cancel",
+    "on_receipt",
     "on_slot_denied",
     "on_slot_granted",
     "on_step_trouble",
@@ -75,8 +87,8 @@ __all__ = [
     "on_submission_rejected",
     "on_submission_started",
     "on_unauthorized",
+    "on_unconfirmed",
     "result_label",
     "set_condition",
-    "submission_request_key",
     "timed_out",
 ]

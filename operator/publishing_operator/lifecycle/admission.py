@@ -13,8 +13,8 @@ from publishing_operator.api import (
     PublishingBuildSpec,
     PublishingBuildStatus,
     Reason,
+    SubmissionStatus,
 )
-from publishing_operator.lifecycle.steps import build_request_key
 from publishing_operator.lifecycle.transitions import Ctx, Transition, draft, hhmmss
 
 
@@ -24,6 +24,25 @@ def on_invalid_spec(status: PublishingBuildStatus, problem: str, ctx: Ctx) -> Tr
     d.event(
         Reason.INVALID_SPEC, f"Invalid spec: {problem}. Fix the manifest and create it again.", warning=True
     )
+    return d.done()
+
+
+def on_already_released(
+    status: PublishingBuildStatus, *, build_id: str | None, completed_at: str | None, ctx: Ctx
+) -> Transition:
+    """A new resource repeats a release that already shipped (the release ledger says so: its
+    predecessor was deleted by history limits or a TTL and re-created, e.g. by Argo CD)."""
+    d = draft(status, ctx)
+    when = f" on {completed_at}" if completed_at else ""
+    build = f" as EAS build {build_id}" if build_id else ""
+    message = (
+        f"Already released{build}{when} by an earlier resource of the same name and spec, since deleted "
+        "by history limits or a TTL; nothing was built again. Annotate publishing.dev/retry=<value> to "
+        "build it anyway"
+    )
+    d.status.build = BuildStatus(id=build_id) if build_id else None
+    d.phase(Phase.SUCCEEDED, Reason.ALREADY_RELEASED, message)
+    d.event(Reason.ALREADY_RELEASED, message)
     return d.done()
 
 
@@ -78,7 +97,7 @@ def on_slot_granted(spec: PublishingBuildSpec, status: PublishingBuildStatus, ct
     d.status.attempt = attempt
     d.status.next_retry_time = None
     d.status.start_time = d.status.start_time or ctx.now
-    d.status.build = BuildStatus(request_key=build_request_key(ctx.uid, attempt), requested_at=ctx.now)
+    d.claim("build")
     d.status.submission = None
     d.guard_with_finalizer = True
     source = f"GitHub ref {spec.source.github.ref}" if spec.source.github else "an archive"
@@ -86,22 +105,32 @@ def on_slot_granted(spec: PublishingBuildSpec, status: PublishingBuildStatus, ct
     return d.done()
 
 
-def on_unauthorized(status: PublishingBuildStatus, secret_name: str, ctx: Ctx) -> Transition:
-    """Expo said 401 / UNAUTHORIZED: back to Pending until the token Secret is fixed; no attempt used.
+def on_unauthorized(
+    status: PublishingBuildStatus, secret_name: str, ctx: Ctx, *, nothing_sent: bool = False
+) -> Transition:
+    """Expo said 401 / UNAUTHORIZED: wait for the token Secret to be fixed; no attempt used.
 
-    A build that was about to be created (request key, no id) goes back to waiting too; a build
-    that exists on EAS keeps its place and is followed again once the token works.
-    """
+    Waiting resources go back to Pending, and so does a build request that provably created
+    nothing (`nothing_sent`: the create itself was refused). Otherwise a claimed request key is
+    kept, whatever else happens: a build may exist for it (the 401 may have come after the create),
+    so the key is resolved once the token works again, never given up."""
     d = draft(status, ctx)
     message = f'Expo rejected the token from Secret "{secret_name}" (unauthorized); update the Secret'
     before = status.condition(COND_CREDENTIALS)
     d.condition(COND_CREDENTIALS, ConditionStatus.FALSE, Reason.UNAUTHORIZED, message)
-    not_started = status.phase == Phase.BUILDING and not (status.build and status.build.id)
-    if status.phase in (Phase.QUEUED, Phase.PENDING, None) or not_started:
-        if not_started:
+    unsent_build = nothing_sent and status.phase == Phase.BUILDING and not (status.build and status.build.id)
+    unsent_submission = (
+        nothing_sent and status.phase == Phase.SUBMITTING and not (status.submission and status.submission.id)
+    )
+    if status.phase in (Phase.QUEUED, Phase.PENDING, None) or unsent_build:
+        if unsent_build:
             d.release_slot = True
             d.status.build = None
         d.phase(Phase.PENDING, Reason.CREDENTIALS_NOT_READY, message)
+    else:
+        if unsent_submission:
+            d.status.submission = SubmissionStatus()  # claimed again once the token works
+        d.status.message = f"{message}; the EAS work in flight is followed again once the token works"
     if before is None or before.reason != Reason.UNAUTHORIZED:
         d.event(Reason.UNAUTHORIZED, message, warning=True)
     return d.done()

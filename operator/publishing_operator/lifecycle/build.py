@@ -7,17 +7,16 @@ from datetime import datetime
 
 from publishing_operator.api import (
     COND_SUCCEEDED,
+    SOURCE_NOT_ALLOWED_CODE,
     AttemptResult,
     BuildStatus,
     Phase,
     PublishingBuildSpec,
     PublishingBuildStatus,
     Reason,
-    SubmissionStatus,
 )
 from publishing_operator.lifecycle import eas
 from publishing_operator.lifecycle.control import finish_cancelled, retry_or_fail
-from publishing_operator.lifecycle.steps import submission_request_key
 from publishing_operator.lifecycle.transitions import Ctx, Transition, _Draft, draft
 
 
@@ -91,9 +90,7 @@ def _observe_build(spec: PublishingBuildSpec, d: _Draft, build: BuildObservation
             d.event(Reason.SUCCEEDED, f"Build {build.id} succeeded")
         else:
             store = "App Store Connect / TestFlight" if spec.submit.ios else "Google Play"
-            d.status.submission = SubmissionStatus(
-                request_key=submission_request_key(d.uid, attempt), requested_at=d.now
-            )
+            d.claim("submission")
             d.phase(Phase.SUBMITTING, Reason.SUBMISSION_STARTING, f"Submitting build {build.id} to {store}")
     elif build.status == "ERRORED":
         d.release_slot = True
@@ -132,14 +129,18 @@ def _merge_build(current: BuildStatus, build: BuildObservation) -> BuildStatus:
 def on_build_rejected(
     status: PublishingBuildStatus, *, error_code: str | None, message: str, ctx: Ctx
 ) -> Transition:
-    """EAS refused to create the build with a user error (bad project id, profile, job): fail at once."""
+    """EAS refused to create the build with a user error (bad project id, profile, job), or the
+    operator's archive source policy refused the source before any EAS call: fail at once."""
     d = draft(status, ctx)
     d.release_slot = True
-    text = f"EAS refused the build: {error_code or 'USER_ERROR'}: {message}"
-    if d.status.build:
-        d.status.build.error_code = error_code
-        d.status.build.error_message = message
-    d.record(AttemptResult.FAILED, Reason.BUILD_FAILED, text)
-    d.phase(Phase.FAILED, Reason.BUILD_FAILED, text)
-    d.event(Reason.BUILD_FAILED, text, warning=True)
+    if error_code == SOURCE_NOT_ALLOWED_CODE:
+        reason, text = Reason.SOURCE_NOT_ALLOWED, message  # the policy's own text; nothing from EAS
+    else:
+        reason, text = Reason.BUILD_FAILED, f"EAS refused the build: {error_code or 'USER_ERROR'}: {message}"
+        if d.status.build:
+            d.status.build.error_code = error_code
+            d.status.build.error_message = message
+    d.record(AttemptResult.FAILED, reason, text)
+    d.phase(Phase.FAILED, reason, text)
+    d.event(reason, text, warning=True)
     return d.done()

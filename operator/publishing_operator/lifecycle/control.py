@@ -12,7 +12,7 @@ from publishing_operator.api import (
     Reason,
     SubmissionStatus,
 )
-from publishing_operator.lifecycle.steps import submission_request_key, timed_out
+from publishing_operator.lifecycle.steps import timed_out
 from publishing_operator.lifecycle.transitions import Ctx, Transition, _Draft, ceil_second, draft, hhmmss
 
 
@@ -38,10 +38,9 @@ def retry_or_fail(spec: PublishingBuildSpec, d: _Draft, *, stage: str, text: str
         msg = f"{text}; attempt {attempt + 1} of {spec.retry.max_attempts} starts after {when}"
         d.phase(Phase.QUEUED, Reason.RETRY_BACKOFF, msg)
     else:
-        # A failed submission retries the submission of the same build, never the build.
-        d.status.submission = SubmissionStatus(
-            request_key=submission_request_key(d.uid, attempt + 1), requested_at=d.status.next_retry_time
-        )
+        # A failed submission retries the submission of the same build, never the build. Its new
+        # request key is claimed when the backoff is over, right before the create.
+        d.status.submission = SubmissionStatus()
         msg = f"{text}; submission attempt {attempt + 1} of {spec.retry.max_attempts} starts after {when}"
         d.phase(Phase.SUBMITTING, Reason.RETRY_BACKOFF, msg)
     d.event("Retrying", msg, warning=True)

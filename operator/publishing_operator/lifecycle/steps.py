@@ -22,6 +22,7 @@ class Step(StrEnum):
     WAIT_RETRY = "WaitRetry"  # backoff before the next attempt has not elapsed
     START_BUILD = "StartBuild"  # a request key is written, no build id yet: adopt or create
     POLL_BUILD = "PollBuild"
+    CLAIM_SUBMISSION = "ClaimSubmission"  # a submission retry is due: claim a new request key first
     START_SUBMISSION = "StartSubmission"  # submission request key written, no id yet: adopt or create
     POLL_SUBMISSION = "PollSubmission"
     CANCEL = "Cancel"  # cancel requested (spec.cancel or timeout) and EAS work is in flight
@@ -47,7 +48,9 @@ def next_step(spec: PublishingBuildSpec, status: PublishingBuildStatus, now: dat
         if status.next_retry_time is not None and now < status.next_retry_time:
             return Step.WAIT_RETRY
         submission = status.submission or SubmissionStatus()
-        return Step.POLL_SUBMISSION if submission.id else Step.START_SUBMISSION
+        if submission.id:
+            return Step.POLL_SUBMISSION
+        return Step.START_SUBMISSION if submission.request_key else Step.CLAIM_SUBMISSION
     return Step.NOTHING
 
 
@@ -70,13 +73,15 @@ def timed_out(spec: PublishingBuildSpec, status: PublishingBuildStatus, now: dat
     return None
 
 
-def build_request_key(uid: str, attempt: int) -> str:
-    """Stamped into the EAS build's metadata message: `<uid>.<attempt>` finds the build after a crash."""
-    return f"{uid}.{attempt}"
+def next_request_number(status: PublishingBuildStatus) -> int:
+    """Request keys are numbered per resource and never reused (not even by a manual retry)."""
+    return (status.request_count or 0) + 1
 
 
-def submission_request_key(uid: str, attempt: int) -> str:
-    return f"{uid}.{attempt}.submit"
+def next_build_key(uid: str, status: PublishingBuildStatus) -> str:
+    """The key the next build request will claim (`_Draft.claim`); while Queued it is also the
+    resource's place in the limiter's queue. Stamped into the EAS build's metadata message."""
+    return f"{uid}.{next_request_number(status)}"
 
 
 RESULT_LABELS = {Phase.SUCCEEDED: "succeeded", Phase.FAILED: "failed", Phase.CANCELLED: "cancelled"}

@@ -16,12 +16,14 @@ from publishing_operator.api import (
     HISTORY_LIMIT,
     IN_FLIGHT_PHASES,
     AttemptResult,
+    BuildStatus,
     Condition,
     ConditionStatus,
     HistoryEntry,
     Phase,
     PublishingBuildStatus,
     Reason,
+    SubmissionStatus,
 )
 
 
@@ -110,6 +112,21 @@ class _Draft:
             finished_at=self.now,
         )
         self.status.history = [*self.status.history, entry][-HISTORY_LIMIT:]
+
+    def claim(self, stage: str) -> str:
+        """Claim the next request key for the build or the submission (a new, never used key).
+
+        Only the process whose status write carrying the key is accepted may create the EAS object
+        for it, right away (`requested_at` bounds when its create can still reach Expo)."""
+        number = (self.status.request_count or 0) + 1
+        self.status.request_count = number
+        if stage == "build":
+            key = f"{self.uid}.{number}"
+            self.status.build = BuildStatus(request_key=key, requested_at=self.now)
+        else:
+            key = f"{self.uid}.{number}.submit"
+            self.status.submission = SubmissionStatus(request_key=key, requested_at=self.now)
+        return key
 
     def done(self) -> Transition:
         before, after = self.before_phase, self.status.phase

@@ -65,6 +65,19 @@ def add_routes(router: web.UrlDispatcher, key: web.AppKey[SimulatorState]) -> No
     async def builds(request: web.Request) -> web.StreamResponse:
         return web.json_response(state_of(request).describe_builds())
 
+    async def add_build(request: web.Request) -> web.StreamResponse:
+        """A GitHub build started outside the operator: {appId, platform, gitRef, profile, actor, message}."""
+        body = await _body(request)
+        build = state_of(request).add_outside_build(
+            app_id=body["appId"],
+            platform=body.get("platform", "IOS"),
+            git_ref=body["gitRef"],
+            profile=body.get("profile", "production"),
+            actor=body.get("actor", "user-someone-else"),
+            message=body.get("message"),
+        )
+        return web.json_response({"id": build.id})
+
     async def submissions(request: web.Request) -> web.StreamResponse:
         return web.json_response(state_of(request).describe_submissions())
 
@@ -138,6 +151,7 @@ def add_routes(router: web.UrlDispatcher, key: web.AppKey[SimulatorState]) -> No
         return web.json_response({"reset": True})
 
     router.add_get(f"{PREFIX}/builds", builds)
+    router.add_post(f"{PREFIX}/builds", add_build)
     router.add_get(f"{PREFIX}/submissions", submissions)
     router.add_get(f"{PREFIX}/calls", calls)
     router.add_get(f"{PREFIX}/config", get_config)

@@ -9,6 +9,7 @@ from typing import Any
 from graphql import GraphQLResolveInfo
 
 from publishing_testkit.expo_simulator.state import (
+    ROBOT_ACTOR_ID,
     ApiError,
     App,
     Build,
@@ -36,7 +37,7 @@ def account_view(state: SimulatorState, name: str) -> dict[str, Any]:
 def actor_view(state: SimulatorState) -> dict[str, Any]:
     return {
         "__typename": "Robot",
-        "id": "robot-simulator",
+        "id": ROBOT_ACTOR_ID,
         "displayName": "simulator robot",
         "firstName": "simulator",
         "created": state.wall(0.0),
@@ -101,6 +102,7 @@ def build_view(state: SimulatorState, build: Build) -> dict[str, Any]:
     return {
         "id": build.id,
         "app": lambda info: app_view(state, state.apps[build.app_id]),
+        "initiatingActor": lambda info: {**actor_view(state), "id": build.initiating_actor},
         "status": build.status,
         "platform": build.platform,
         "buildProfile": build.profile,

@@ -31,6 +31,9 @@ TERMINAL_SUBMISSION = frozenset({"FINISHED", "ERRORED", "CANCELED"})
 GIT_HASH = re.compile(r"^[0-9a-f]{40}$")
 
 
+ROBOT_ACTOR_ID = "robot-simulator"  # the actor of every token (meActor)
+
+
 class SimulatorConfig(BaseModel):
     """Everything `POST /__simulator/config` can change. Durations are in Expo (nominal) seconds."""
 
@@ -168,6 +171,7 @@ class Build:
     updated: float = 0.0
     initial_queue_position: int | None = None
     project_root_directory: str | None = None
+    initiating_actor: str = ROBOT_ACTOR_ID  # who asked for it: the token's robot, or someone else
 
     @property
     def profile(self) -> str | None:
@@ -467,6 +471,7 @@ class SimulatorState:
         job: dict[str, Any] | None = None,
         resource_class: str | None = None,
         credentials_fingerprint: str | None = None,
+        initiating_actor: str | None = None,
     ) -> Build:
         cfg = self.config
         t_enqueue = created + self._scaled(cfg.new_seconds)
@@ -489,9 +494,27 @@ class SimulatorState:
             planned_error=self._take_outcome("build", platform),
             updated=created,
             project_root_directory=(job or {}).get("projectRootDirectory"),
+            initiating_actor=initiating_actor or ROBOT_ACTOR_ID,
         )
         self.builds[build.id] = build
         return build
+
+    def add_outside_build(
+        self, *, app_id: str, platform: str, git_ref: str, profile: str, actor: str, message: str | None
+    ) -> Build:
+        """A GitHub build that someone else started (a person on the dashboard, another tool)."""
+        with self._lock:
+            self.app(app_id)
+            metadata = {"buildProfile": profile, "message": message}
+            return self._new_build(
+                app_id=app_id,
+                platform=platform,
+                origin="github",
+                created=self.now(),
+                metadata=metadata,
+                git_ref=git_ref,
+                initiating_actor=actor,
+            )
 
     def _check_metadata(self, metadata: dict[str, Any]) -> None:
         if not self.config.enforce_metadata_limits:
@@ -784,6 +807,7 @@ class SimulatorState:
             "completedAt": self.wall(build.completed),
             "origin": build.origin,
             "gitRef": build.git_ref,
+            "initiatingActor": build.initiating_actor,
             "source": build.source,
             "bucketKey": build.source.get("bucketKey"),
             "workflow": build.job.get("type"),

@@ -19,6 +19,7 @@ import threading
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -196,7 +197,7 @@ class OperatorThread:
 
 
 def _start_operator(
-    args: argparse.Namespace, expo_url: str, kubeconfig: Path
+    args: argparse.Namespace, expo_url: str, kubeconfig: Path, archive_host: str
 ) -> tuple[OperatorThread | None, str]:
     if args.no_operator:
         return None, "off (--no-operator)"
@@ -206,7 +207,11 @@ def _start_operator(
     flags = flags_from_args(args)
     if flags.get("expo_api_url") is None:
         flags["expo_api_url"] = expo_url
-    settings = load_settings(_sandbox_env(os.environ), flags)
+    env = _sandbox_env(os.environ)
+    # The sample tarballs are served on loopback: allow exactly that host:port (nothing else local).
+    allowed = flags.get("archive_allowed_hosts") or env.get(env_name("archive_allowed_hosts"), "")
+    flags["archive_allowed_hosts"] = ",".join(part for part in (allowed, archive_host) if part)
+    settings = load_settings(env, flags)
     operator = OperatorThread(settings, kubeconfig)
     operator.start()
     return operator, f"running, Expo API {settings.expo_api_url} (log: {args.log_file})"
@@ -259,7 +264,8 @@ async def run_sandbox(args: argparse.Namespace, out: TextIO, stop: asyncio.Event
         if artifacts.files:
             lines["Archive host"] = f"{artifacts.url}  (sample project tarballs for archive-source examples)"
         try:
-            operator, lines["Operator"] = _start_operator(args, expo_url, kubeconfig)
+            archive_host = urlsplit(artifacts.url).netloc
+            operator, lines["Operator"] = _start_operator(args, expo_url, kubeconfig, archive_host)
         except SettingsError as exc:
             print(f"publishing-operator sandbox: {exc}", file=sys.stderr)
             return 2
