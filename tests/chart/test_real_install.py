@@ -32,7 +32,6 @@ pytest.importorskip("publishing_testkit.controlplane", reason="no control plane 
 
 from publishing_testkit.controlplane import ControlPlane
 from publishing_testkit.controlplane import kubeconfig as kubeconfigs
-
 from publishing_testkit.expo_simulator.server import SimulatorThread
 from tests.chart.test_rbac import readme_rules
 from tests.chart.tools import CHART, REPO_ROOT, helm, key, render
