@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-real cluster controlplane-binaries lint unit integration chart image tools manifests lock pin-base-image bench clean
+.PHONY: run test test-real cluster controlplane-binaries lint unit integration chart image tools manifests lock pin-base-image bench chaos audit clean
 
 # Go-built test tools (tests/tools/<name>/), cached outside the repository by tests/tools/gobuild.
 GO_TOOLS := helm
@@ -58,6 +58,14 @@ chart: $(STAMP) tools
 image: $(STAMP)
 	$(BIN)/pytest -q tests/image
 
+## chaos: a longer chaos run than `make test`'s (SEED=N RESOURCES=200 MINUTES=10 by default)
+chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos --seed $(or $(SEED),1) --resources $(or $(RESOURCES),200) --minutes $(or $(MINUTES),10)
+
+## audit: the runtime lock against known vulnerabilities (pip-audit; needs OSV or PyPI's JSON API)
+audit: $(STAMP)
+	$(BIN)/python tests/tools/audit.py
+
 ## tools: build the Go test tools (Helm: about 3 minutes the first time, then cached)
 tools:
 	@for tool in $(GO_TOOLS); do tests/tools/gobuild tests/tools/$$tool >/dev/null; done
@@ -82,8 +90,8 @@ pin-base-image:
 	  && grep '^ARG PYTHON_IMAGE=' Dockerfile
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator testkit tests bench
-	$(BIN)/ruff format --check operator testkit tests bench
+	$(BIN)/ruff check operator testkit tests bench deploy
+	$(BIN)/ruff format --check operator testkit tests bench deploy
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 

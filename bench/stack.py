@@ -53,6 +53,7 @@ def operator_settings(time_scale: float, **overrides: str) -> dict[str, str]:
     """The operator's default poll intervals scaled like the simulator, plus `overrides`."""
     defaults = Settings()
     scaled = {
+        "expo_simulator": "true",  # scaled intervals are below the production floors
         "poll_build": format_duration(defaults.poll_build * time_scale),
         "poll_submission": format_duration(defaults.poll_submission * time_scale),
         "log_format": "plain",

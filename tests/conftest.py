@@ -9,6 +9,7 @@ pytest_plugins = [
         "tests.fixtures.kube",
         "tests.fixtures.expo",
         "tests.fixtures.operator",
+        "tests.fixtures.prometheus",
     )
     if importlib.util.find_spec(name) is not None
 ]

@@ -180,7 +180,7 @@ def validate_credentials(
     return CredentialCheck(
         ok=True,
         reason=Reason.VALIDATED,
-        message="all referenced Secrets exist and hold well-formed credentials",
+        message="the referenced Secrets exist and hold well-formed credentials",
         credentials=ResolvedCredentials(
             expo_token=SecretStr(token), asc=asc, play_service_account_json=play, signing=signing
         ),

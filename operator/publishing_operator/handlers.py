@@ -8,6 +8,7 @@ the EAS queue. Every decision lives in `lifecycle`, every effect in `controller`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -16,6 +17,7 @@ import kopf
 
 from publishing_operator.adapters.events import KubeEvents
 from publishing_operator.adapters.kube import KubeApi
+from publishing_operator.adapters.login import KubeLogin, LoginError
 from publishing_operator.api import GROUP, PLURAL, VERSION
 from publishing_operator.circuit import CircuitBreaker, CircuitState
 from publishing_operator.controller.context import OperatorContext
@@ -25,22 +27,32 @@ from publishing_operator.controller.retention import RetentionLoop
 from publishing_operator.controller.runtime import WorkerPool
 from publishing_operator.controller.secrets import CredentialResolver
 from publishing_operator.expo.clients import ExpoClients
+from publishing_operator.health import Health
 from publishing_operator.limiter import StartLimiter
 from publishing_operator.metrics import Metrics
 from publishing_operator.settings import Settings
 
 registry = kopf.OperatorRegistry()
 log = logging.getLogger("publishing_operator")
+LOGIN_RETRY = 15.0  # seconds between tries when logging in again fails while running
 
 
-def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """In-cluster service account first, then $KUBECONFIG / ~/.kube/config."""
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+def kube_login(memo: kopf.Memo) -> KubeLogin:
+    """The login `operate()` checked at start (token, certificate or exec plugin; adapters/login)."""
+    login: KubeLogin | None = memo.get("login")
+    if login is None:
+        login = memo["login"] = KubeLogin()
+    return login
 
 
 @kopf.on.login(registry=registry)
-async def on_login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    return login(**kwargs)
+async def on_login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    """kopf asks at start and again when its credentials expired or were refused (401). A login
+    that fails later (a plugin that cannot reach its identity provider) is retried, one line each."""
+    try:
+        return await asyncio.to_thread(kube_login(memo).for_kopf)  # a plugin may take seconds
+    except LoginError as exc:
+        raise kopf.TemporaryError(f"cannot log in to Kubernetes: {exc}", delay=LOGIN_RETRY) from None
 
 
 @kopf.on.startup(registry=registry)
@@ -58,11 +70,10 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
 
-    info = login(logger=logger, settings=settings)
-    if info is None:
-        raise kopf.PermanentError("no Kubernetes credentials: neither in-cluster nor a kubeconfig")
-    kube = KubeApi.from_connection_info(info, relogin=lambda: login(logger=logger, settings=settings))
+    login = kube_login(memo)
+    kube = KubeApi.from_connection_info(await asyncio.to_thread(login.current), relogin=login.fresh)
     metrics: Metrics = memo.get("metrics") or Metrics()
+    health: Health = memo.get("health") or Health()
     circuit = CircuitBreaker(
         threshold=config.circuit_threshold, open_for=config.circuit_open_for.total_seconds()
     )
@@ -92,6 +103,7 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
         ),
         credentials=CredentialResolver(kube),
         metrics=metrics,
+        health=health,
         retention=retention,
         ledger=ledger,
     )
@@ -99,9 +111,13 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
     metrics.watch_circuit(circuit)
     circuit.on_change(log_circuit)
     pool = WorkerPool(ctx, max_concurrent_steps=config.max_concurrent_steps)
-    ctx.live_objects = pool.live_objects
+    ctx.live_objects, ctx.unsent_keys = pool.live_objects, pool.unsent_keys
     ctx.limiter.on_slot_free(pool.wake_waiting)
     memo["ctx"], memo["pool"] = ctx, pool
+    # What kopf's probe handlers used to show, now in the operator's own probe answers (health.py).
+    health.add_info("expo_circuit", lambda: circuit.state.value)
+    health.add_info("leader", lambda: "leader" if pool.active else "standby")
+    health.add_info("workers", lambda: len(pool))
     if config.leader_election:
         pool.active = False  # until this replica leads
         memo["leadership"] = start_leader_election(ctx, pool)
@@ -136,24 +152,6 @@ async def on_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
         pool.observe(event["object"])
 
 
-@kopf.on.probe(id="expo_circuit", registry=registry)
-async def probe_circuit(memo: kopf.Memo, **_: Any) -> str:
-    ctx: OperatorContext | None = memo.get("ctx")
-    return ctx.circuit.state.value if ctx else "starting"
-
-
-@kopf.on.probe(id="leader", registry=registry)
-async def probe_leader(memo: kopf.Memo, **_: Any) -> str:
-    pool: WorkerPool | None = memo.get("pool")
-    return "starting" if pool is None else ("leader" if pool.active else "standby")
-
-
-@kopf.on.probe(id="workers", registry=registry)
-async def probe_workers(memo: kopf.Memo, **_: Any) -> int:
-    pool: WorkerPool | None = memo.get("pool")
-    return len(pool) if pool else 0
-
-
 @kopf.on.cleanup(registry=registry)
 async def on_cleanup(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     """Graceful shutdown: no new steps; running steps get SHUTDOWN_GRACE to finish; then stop."""
@@ -161,6 +159,7 @@ async def on_cleanup(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     pool: WorkerPool | None = memo.get("pool")
     if ctx is None or pool is None:
         return
+    ctx.health.note_stopping()  # readiness goes down at once; liveness holds while steps finish
     retention = ctx.retention
     if isinstance(retention, RetentionLoop):
         await retention.stop()

@@ -20,7 +20,9 @@ respect to the other coroutines of that loop; it is not thread-safe.
 
 from __future__ import annotations
 
+import bisect
 import heapq
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -36,6 +38,10 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 SlotFreeCallback = Callable[[Sequence[str]], None]
+
+# How long a key waits from its first denied request to its grant: nothing when starts are free,
+# seconds to minutes behind the rate window, hours behind a long queue.
+WAIT_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0)
 
 
 class LimitReason(StrEnum):
@@ -80,6 +86,18 @@ class Denial(BaseModel):
         return datetime.fromtimestamp(self.retry_at, tz=UTC)
 
 
+class WaitStats(BaseModel):
+    """How long granted keys waited for their slot, since the limiter was made: the raw numbers of a
+    histogram (cumulative counts per upper bound, total count and sum), ready for exposition."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bounds: tuple[float, ...]
+    cumulative: tuple[int, ...]  # grants that waited at most bounds[i] seconds
+    count: int  # every new start granted, waited or not
+    sum: float  # seconds waited, all grants together
+
+
 class LimiterSnapshot(BaseModel):
     """Numbers for metrics and logs."""
 
@@ -92,10 +110,14 @@ class LimiterSnapshot(BaseModel):
     in_flight: int
     waiters: int
     free_slots: int  # slots a waiter could take right now (rate and in-flight cap together)
+    oldest_wait_seconds: float  # how long the longest waiting key has waited (0: no waiter)
+    last_grant_at: float  # when the last new start was granted (the limiter's creation before any)
+    waits: WaitStats
 
 
 @dataclass
 class _Waiter:
+    first_asked: float
     last_asked: float
     told_retry_at: float
 
@@ -136,6 +158,10 @@ class StartLimiter:
         self._in_flight: dict[str, float | None] = {}  # key -> start time (None: unknown)
         self._waiters: dict[str, _Waiter] = {}  # insertion order is the FIFO order
         self._callbacks: list[SlotFreeCallback] = []
+        self._wait_counts = [0] * len(WAIT_BUCKETS)  # per bucket, not cumulative
+        self._last_grant_at = clock()
+        self._wait_count = 0
+        self._wait_sum = 0.0
 
     # -- asking for a slot ---------------------------------------------------------------------
 
@@ -149,7 +175,7 @@ class StartLimiter:
 
         waiter = self._waiters.get(key)
         if waiter is None:
-            waiter = self._waiters[key] = _Waiter(last_asked=now, told_retry_at=now)
+            waiter = self._waiters[key] = _Waiter(first_asked=now, last_asked=now, told_retry_at=now)
         waiter.last_asked = now
         index = list(self._waiters).index(key)
 
@@ -158,6 +184,7 @@ class StartLimiter:
             del self._waiters[key]
             self._starts[key] = now
             self._in_flight[key] = now
+            self._record_wait(now - waiter.first_asked)
             return Grant(key=key, started_at=now)
 
         retry_at, reason = self._estimate(index, now)
@@ -246,9 +273,29 @@ class StartLimiter:
             in_flight=len(self._in_flight),
             waiters=len(self._waiters),
             free_slots=max(0, min(self._free_rate(), self._free_in_flight())),
+            oldest_wait_seconds=max((now - w.first_asked for w in self._waiters.values()), default=0.0),
+            last_grant_at=self._last_grant_at,
+            waits=self._wait_stats(),
         )
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _record_wait(self, seconds: float) -> None:
+        self._last_grant_at = self._clock()
+        seconds = max(0.0, seconds)
+        self._wait_count += 1
+        self._wait_sum += seconds
+        bucket = bisect.bisect_left(WAIT_BUCKETS, seconds)  # the first bound >= seconds
+        if bucket < len(WAIT_BUCKETS):
+            self._wait_counts[bucket] += 1  # longer waits land in +Inf only (count - last cumulative)
+
+    def _wait_stats(self) -> WaitStats:
+        return WaitStats(
+            bounds=WAIT_BUCKETS,
+            cumulative=tuple(itertools.accumulate(self._wait_counts)),
+            count=self._wait_count,
+            sum=self._wait_sum,
+        )
 
     def _held(self, key: str) -> Grant | None:
         if key in self._in_flight:

@@ -55,13 +55,26 @@ class PlainFormatter(logging.Formatter):
         return text
 
 
+# Loggers that write a line per request or per handler call at INFO: nothing a person reads.
+# Their warnings and errors still show.
+QUIET_LOGGERS = (
+    "httpx",  # every HTTP request
+    "httpcore",
+    "aiohttp.access",
+    "kopf.objects",  # "Handler 'on_event' succeeded." for every watch event
+    "kopf.activities.probe",  # "Activity 'expo_circuit' succeeded." per probe handler, per /healthz
+)
+
+
+def quiet_libraries() -> None:
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def setup_logging(fmt: str, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else PlainFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Quiet libraries that log every request at INFO.
-    # kopf logs every watch-event handler call at INFO ("Handler 'on_event' succeeded").
-    for noisy in ("httpx", "httpcore", "aiohttp.access", "kopf.objects"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_libraries()

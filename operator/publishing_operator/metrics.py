@@ -13,35 +13,66 @@ name labels "unbounded cardinality", Shipwright disables them by default), and a
 means nothing a user or Expo sends (a token pasted into the wrong field, an error text) can ever
 end up in a label. Per-resource detail belongs in logs, Events and status.
 
-Gauges for the limiter, the circuit breaker and resources by phase are computed by a custom
-collector when Prometheus scrapes, from callbacks; the HTTP handler runs on the operator's event
-loop, so those callbacks read the single-threaded limiter safely.
+Gauges for the limiter, the circuit breaker, the probes' numbers and resources by phase are computed
+by a custom collector when Prometheus scrapes, from callbacks; the HTTP handler runs on the operator's
+event loop, so those callbacks read the single-threaded limiter safely. Resources by phase and the
+age of the oldest resource in each phase come from the resources themselves (the watch stream's
+copies, re-listed at every start), never from counters kept in memory, so they are right after a
+restart.
+
+What the Prometheus ecosystem expects beside the operator's own numbers: the process and Python
+collectors (`process_*`, `python_*`) on the same registry, the circuit state as a StateSet, content
+negotiation (OpenMetrics for a scraper that asks for it, the text format otherwise) and gzip.
 """
 
 from __future__ import annotations
 
+import gzip
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
+import prometheus_client
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, Info
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+    StateSetMetricFamily,
+)
+from prometheus_client.exposition import choose_encoder, generate_latest, gzip_accepted
 from prometheus_client.registry import Collector
 from pydantic import ValidationError
 
 from publishing_operator import __version__
 from publishing_operator.api import (
+    COND_CREDENTIALS,
+    COND_SUCCEEDED,
+    FINISHED_PHASES,
+    REASONS,
     AttemptResult,
     BuildStatus,
+    ConditionStatus,
     ObjectMeta,
     Phase,
     Platform,
     PublishingBuildStatus,
+    Reason,
     SubmissionStatus,
 )
 from publishing_operator.circuit import CircuitBreaker, CircuitState
@@ -49,7 +80,14 @@ from publishing_operator.expo.archive import UPLOAD
 from publishing_operator.expo.errors import ErrorKind
 from publishing_operator.expo.operations import OPERATIONS
 from publishing_operator.expo.transport import RequestOutcome
+from publishing_operator.health import Health, HealthSnapshot
+from publishing_operator.httpserve import HttpServer, serve_http, start_http_server
 from publishing_operator.limiter import LimiterSnapshot
+
+# Counters and histograms would each export a `<name>_created` series too (the time the series was
+# made): a second series per label set that dashboards and alerts never use. Off for the whole
+# process (a prometheus-client switch), in code, so it holds outside the image's environment too.
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in the library
 
 log = logging.getLogger("publishing_operator.metrics")
 T = TypeVar("T")
@@ -89,11 +127,24 @@ class RetryReason(StrEnum):
 
 # EAS terminal states → result (BuildStatus and SubmissionStatus share these names).
 EAS_RESULTS = {"FINISHED": Result.SUCCEEDED, "ERRORED": Result.FAILED, "CANCELED": Result.CANCELLED}
-CIRCUIT_VALUES = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
+PHASE_RESULTS = {
+    Phase.SUCCEEDED: Result.SUCCEEDED,
+    Phase.FAILED: Result.FAILED,
+    Phase.CANCELLED: Result.CANCELLED,
+}
 
 PLATFORMS = frozenset(p.value for p in Platform)
 RESULTS = frozenset(r.value for r in Result)
 PHASES = frozenset(p.value for p in Phase)
+# The Succeeded condition's reasons once it is True or False: why a resource finished.
+FINAL_REASONS = frozenset(
+    r.value
+    for r, info in REASONS.items()
+    if info.condition == COND_SUCCEEDED and info.status is not ConditionStatus.UNKNOWN
+)
+# Phases whose oldest resource is worth an age: everything not finished.
+AGED_PHASES = tuple(p.value for p in Phase if p not in FINISHED_PHASES)
+CIRCUIT_STATES = tuple(s.value for s in CircuitState)
 STAGES = frozenset(s.value for s in Stage)
 RETRY_REASONS = frozenset(r.value for r in RetryReason)
 OPERATION_NAMES = frozenset({*OPERATIONS, UPLOAD})
@@ -102,6 +153,15 @@ OUTCOMES = frozenset({"ok", *(k.value.lower() for k in ErrorKind)})
 PhaseCounts = Callable[[], Mapping[str, int]]
 LimiterSource = Callable[[], LimiterSnapshot]
 CircuitSource = Callable[[], CircuitState]
+HealthSource = Callable[[], HealthSnapshot]
+
+
+def _result_of_reason(reason: str) -> str:
+    if reason == Reason.SUCCEEDED:
+        return Result.SUCCEEDED.value
+    if reason == Reason.CANCELLED:
+        return Result.CANCELLED.value
+    return Result.FAILED.value
 
 
 def bounded(value: object, allowed: frozenset[str]) -> str:
@@ -110,40 +170,128 @@ def bounded(value: object, allowed: frozenset[str]) -> str:
     return text if isinstance(text, str) and text in allowed else OTHER
 
 
+class _Tracked(NamedTuple):
+    phase: str
+    since: float | None  # epoch seconds: since when the resource has been in this phase's wait
+
+
 class PhaseTally:
-    """Last known phase of every resource the operator sees (uid → phase), for the phase gauge.
+    """Every resource the operator sees (uid → phase, and since when), from its latest copy on the
+    watch stream: the phase gauge and the oldest-in-phase ages are computed from it at scrape time.
 
     The uid is only a key in memory, never a label. A resource without a status counts as Pending.
+    After a restart kopf lists every resource again, so the tally is whole before the first scrape.
     """
 
     def __init__(self) -> None:
-        self._phases: dict[str, str] = {}
+        self._tracked: dict[str, _Tracked] = {}
+
+    def observe(self, body: Mapping[str, Any], status: PublishingBuildStatus) -> None:
+        """A watch event's copy of a resource (its status already parsed)."""
+        uid = str((body.get("metadata") or {}).get("uid") or "")
+        if uid:
+            phase = status.phase or Phase.PENDING
+            since = waiting_since(body, status, phase)
+            self._tracked[uid] = _Tracked(phase.value, since.timestamp() if since else None)
 
     def set(self, uid: str, phase: Phase | str | None) -> None:
-        self._phases[uid] = str(phase) if phase else Phase.PENDING.value
+        """Phase only, when no copy of the resource is at hand (no age for it)."""
+        self._tracked[uid] = _Tracked(str(phase) if phase else Phase.PENDING.value, None)
 
     def discard(self, uid: str) -> None:
-        self._phases.pop(uid, None)
+        self._tracked.pop(uid, None)
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for phase in self._phases.values():
-            counts[phase] = counts.get(phase, 0) + 1
+        for tracked in self._tracked.values():
+            counts[tracked.phase] = counts.get(tracked.phase, 0) + 1
         return counts
+
+    def oldest(self) -> dict[str, float]:
+        """Phase → the earliest `since` among its resources (epoch seconds), where known."""
+        oldest: dict[str, float] = {}
+        for phase, since in self._tracked.values():
+            if since is not None and since < oldest.get(phase, float("inf")):
+                oldest[phase] = since
+        return oldest
+
+
+def waiting_since(body: Mapping[str, Any], status: PublishingBuildStatus, phase: Phase) -> datetime | None:
+    """Since when the resource has been waiting on its current phase, measured as the matching
+    histogram measures it, so its age compares with that history: Building from the EAS build's
+    creation (build_duration_seconds), Submitting from the submission's creation
+    (submission_duration_seconds), Queued from when it could first start (after credentials and any
+    retry backoff: the limiter's wait), Pending from creation or the last attempt's end. None when
+    finished or unknown."""
+    if phase in FINISHED_PHASES:
+        return None
+    if phase is Phase.BUILDING:
+        build = status.build
+        return (build.created_at or build.requested_at) if build else None
+    if phase is Phase.SUBMITTING:
+        sub, build = status.submission, status.build
+        if sub is not None and (sub.created_at or sub.requested_at):
+            return sub.created_at or sub.requested_at
+        return build.completed_at if build else None
+    marks = [_created_at(body)]
+    marks += [entry.finished_at for entry in status.history[-1:]]
+    if phase is Phase.QUEUED:
+        credentials = status.condition(COND_CREDENTIALS)
+        if credentials is not None and credentials.status is ConditionStatus.TRUE:
+            marks.append(credentials.last_transition_time)
+        marks.append(status.next_retry_time)
+    known = [m for m in marks if m is not None]
+    return max(known) if known else None
 
 
 class _ScrapeTimeGauges(Collector):
-    """Gauges computed when scraped, from the callbacks the operator registered."""
+    """Families computed when scraped, from the callbacks the operator registered."""
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
 
     def describe(self) -> Iterable[Metric]:
-        return self._families()
+        # The families this collector can yield, for registration-time name clash checks.
+        return [
+            *self._resource_families(),
+            *self._limiter_families(),
+            self._circuit_family({}),
+            self._health_families()[0],
+            *self._health_families()[1],
+        ]
 
     def collect(self) -> Iterable[Metric]:
         m = self._metrics
-        resources, waiting, free, in_flight, circuit = self._families()
+        yield from self._resources(m)
+        if m._limiter_source is not None:
+            snapshot = _safely("limiter snapshot", m._limiter_source)
+            if snapshot is not None:
+                yield from self._limiter(snapshot)
+        state = _safely("circuit state", m._circuit_source) if m._circuit_source else m._circuit_last
+        if state is not None:
+            yield self._circuit_family({s: s == state for s in CIRCUIT_STATES})
+        if m._health_source is not None:
+            health = _safely("health snapshot", m._health_source)
+            if health is not None:
+                yield from self._health(health)
+
+    # -- resources ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _resource_families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        return (
+            GaugeMetricFamily(f"{PREFIX}_resources", "PublishingBuild resources by phase", labels=["phase"]),
+            GaugeMetricFamily(
+                f"{PREFIX}_oldest_in_phase_seconds",
+                "Age of the oldest resource in each unfinished phase: Building since the EAS build was"
+                " created, Submitting since the submission was, Queued since it could start, Pending"
+                " since creation or its last attempt",
+                labels=["phase"],
+            ),
+        )
+
+    def _resources(self, m: Metrics) -> Iterable[Metric]:
+        resources, oldest = self._resource_families()
         counts = _safely("phase counts", m._phases_source)
         if counts is not None:
             by_phase = dict.fromkeys(sorted(PHASES), 0)
@@ -153,35 +301,122 @@ class _ScrapeTimeGauges(Collector):
             for phase, count in by_phase.items():
                 resources.add_metric([phase], count)
             yield resources
-        if m._limiter_source is not None:
-            snapshot = _safely("limiter snapshot", m._limiter_source)
-            if snapshot is not None:
-                waiting.add_metric([], snapshot.waiters)
-                free.add_metric([], snapshot.free_slots)
-                in_flight.add_metric([], snapshot.in_flight)
-                yield from (waiting, free, in_flight)
-        state = _safely("circuit state", m._circuit_source) if m._circuit_source else m._circuit_last
-        if state is not None:
-            circuit.add_metric([], CIRCUIT_VALUES.get(state, 0))
-            yield circuit
+        since = _safely("oldest resources", m.phases.oldest)
+        if since is not None:
+            now = m._wall_clock()
+            for phase in AGED_PHASES:
+                oldest.add_metric([phase], max(0.0, now - since[phase]) if phase in since else 0.0)
+            yield oldest
+
+    # -- limiter -----------------------------------------------------------------------------------
 
     @staticmethod
-    def _families() -> tuple[GaugeMetricFamily, ...]:
+    def _limiter_families() -> tuple[
+        GaugeMetricFamily,
+        GaugeMetricFamily,
+        GaugeMetricFamily,
+        GaugeMetricFamily,
+        GaugeMetricFamily,
+        HistogramMetricFamily,
+    ]:
         return (
-            GaugeMetricFamily(f"{PREFIX}_resources", "PublishingBuild resources by phase", labels=["phase"]),
             GaugeMetricFamily(f"{PREFIX}_limiter_waiting", "Resources waiting for a build-start slot"),
             GaugeMetricFamily(
                 f"{PREFIX}_limiter_free_slots", "Build starts the limiter would grant right now"
             ),
             GaugeMetricFamily(f"{PREFIX}_builds_in_flight", "Builds holding an in-flight slot"),
             GaugeMetricFamily(
-                f"{PREFIX}_circuit_state", "Expo API circuit breaker: 0 closed, 1 half-open, 2 open"
+                f"{PREFIX}_limiter_oldest_wait_seconds",
+                "How long the longest waiting resource has waited for a start slot (0: none waits)",
+            ),
+            GaugeMetricFamily(
+                f"{PREFIX}_limiter_last_grant_timestamp_seconds",
+                "When the limiter last granted a build start (its creation before the first)",
+            ),
+            HistogramMetricFamily(
+                f"{PREFIX}_limiter_wait_seconds",
+                "Time from a resource's first request for a start slot to its grant (0 when granted at once)",
             ),
         )
 
+    def _limiter(self, snapshot: LimiterSnapshot) -> Iterable[Metric]:
+        waiting, free, in_flight, oldest, last_grant, _ = self._limiter_families()
+        waiting.add_metric([], snapshot.waiters)
+        free.add_metric([], snapshot.free_slots)
+        in_flight.add_metric([], snapshot.in_flight)
+        oldest.add_metric([], snapshot.oldest_wait_seconds)
+        last_grant.add_metric([], snapshot.last_grant_at)
+        waits = snapshot.waits
+        buckets: list[tuple[str, float]] = [
+            (_le(bound), count) for bound, count in zip(waits.bounds, waits.cumulative, strict=True)
+        ]
+        buckets.append(("+Inf", waits.count))
+        histogram = HistogramMetricFamily(
+            f"{PREFIX}_limiter_wait_seconds",
+            "Time from a resource's first request for a start slot to its grant (0 when granted at once)",
+            buckets=buckets,
+            sum_value=waits.sum,
+        )
+        return (waiting, free, in_flight, oldest, last_grant, histogram)
+
+    # -- circuit -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _circuit_family(states: dict[str, bool]) -> StateSetMetricFamily:
+        return StateSetMetricFamily(
+            f"{PREFIX}_circuit_state",
+            "Expo API circuit breaker: 1 for the current state (closed, open, half_open)",
+            value=states,
+        )
+
+    # -- probes ------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _health_families() -> tuple[CounterMetricFamily, list[GaugeMetricFamily]]:
+        return (
+            CounterMetricFamily(f"{PREFIX}_watch_events", "PublishingBuild watch events received"),
+            [
+                GaugeMetricFamily(
+                    f"{PREFIX}_watch_unechoed_writes",
+                    "Writes of the operator not yet seen back on the watch stream",
+                ),
+                GaugeMetricFamily(
+                    f"{PREFIX}_watch_echo_lag_seconds",
+                    "Age of the oldest write of the operator not yet seen back on the watch stream (0: none)",
+                ),
+                GaugeMetricFamily(f"{PREFIX}_steps_running", "Reconcile steps running now"),
+                GaugeMetricFamily(
+                    f"{PREFIX}_step_longest_running_seconds",
+                    "How long the longest running reconcile step has run (0: none runs)",
+                ),
+                GaugeMetricFamily(
+                    f"{PREFIX}_ready", "1 when the operator is ready (started, not shutting down)"
+                ),
+            ],
+        )
+
+    def _health(self, snapshot: HealthSnapshot) -> Iterable[Metric]:
+        events, gauges = self._health_families()
+        events.add_metric([], snapshot.watch_events)
+        numbers = (
+            snapshot.unechoed_writes,
+            snapshot.echo_lag_seconds,
+            snapshot.steps_running,
+            snapshot.longest_step_seconds,
+            1 if snapshot.ready else 0,
+        )
+        for family, number in zip(gauges, numbers, strict=True):
+            family.add_metric([], number)
+        return (events, *gauges)
+
+
+def _le(bound: float) -> str:
+    # The same spelling prometheus-client gives its own histograms' buckets: "1.0", "300.0".
+    return repr(float(bound))
+
 
 def _safely(what: str, source: Callable[[], T]) -> T | None:
-    # A failing callback drops its own gauges from this scrape, never the whole scrape.
+    # A failing callback drops its own families from this scrape, never the whole scrape.
     try:
         return source()
     except Exception:
@@ -193,14 +428,22 @@ class Metrics:
     """The operator's metrics. Every method is cheap, never raises on odd input, and maps label
     values outside their closed set to "other"."""
 
-    def __init__(self, *, version: str = __version__) -> None:
+    def __init__(self, *, version: str = __version__, clock: Callable[[], float] = time.time) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.phases = PhaseTally()
+        self._wall_clock = clock  # epoch seconds, the scale of resource timestamps
         self._phases_source: PhaseCounts = self.phases.counts
         self._limiter_source: LimiterSource | None = None
         self._circuit_source: CircuitSource | None = None
         self._circuit_last: CircuitState = CircuitState.CLOSED
+        self._health_source: HealthSource | None = None
+
+        # What every Python exporter has: process_* (CPU, memory, file descriptors, start time) and
+        # python_* (version, garbage collector). On this registry, not only on the global one.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
 
         self.builds_started = Counter(
             f"{PREFIX}_builds_started",
@@ -247,6 +490,12 @@ class Metrics:
             buckets=REQUEST_BUCKETS,
             registry=r,
         )
+        self.expo_last_request = Gauge(
+            f"{PREFIX}_expo_last_request_timestamp_seconds",
+            "When the last HTTP request to Expo's API ended (the operator's start before the first)",
+            registry=r,
+        )
+        self.expo_last_request.set(self._wall_clock())
         self.retries = Counter(
             f"{PREFIX}_retries",
             "Retries by stage (build, submit, api) and reason",
@@ -268,6 +517,12 @@ class Metrics:
             ["from_phase", "to_phase"],
             registry=r,
         )
+        self.resources_finished = Counter(
+            f"{PREFIX}_resources_finished",
+            "PublishingBuild resources that finished, by result and the Succeeded condition's reason",
+            ["platform", "result", "reason"],
+            registry=r,
+        )
         Info(f"{PREFIX}_operator", "The running publishing-operator", registry=r).info({"version": version})
         r.register(_ScrapeTimeGauges(self))
         # Series for every platform/result exist from the start, so rate() and alerts see zeros.
@@ -276,6 +531,8 @@ class Metrics:
             for result in sorted(RESULTS):
                 self.builds_completed.labels(platform, result)
                 self.submissions_completed.labels(platform, result)
+            for reason in sorted(FINAL_REASONS):
+                self.resources_finished.labels(platform, _result_of_reason(reason), reason)
 
     # -- events ------------------------------------------------------------------------------------
 
@@ -310,8 +567,16 @@ class Metrics:
         operation = bounded(outcome.operation, OPERATION_NAMES)
         self.expo_requests.labels(operation, bounded(outcome.outcome, OUTCOMES)).inc()
         self.expo_request_duration.labels(operation).observe(max(outcome.duration, 0.0))
+        self.expo_last_request.set(self._wall_clock())
         if outcome.attempt > 1:
             self.retry(Stage.API, RetryReason.EXPO_REQUEST)
+
+    def resource_finished(self, platform: Platform | str | None, phase: Phase, reason: str | None) -> None:
+        result = PHASE_RESULTS.get(phase)
+        if result is not None:
+            self.resources_finished.labels(
+                bounded(platform, PLATFORMS), result.value, bounded(reason, FINAL_REASONS)
+            ).inc()
 
     def pickup(self, seconds: float) -> None:
         self.pickup_latency.observe(max(seconds, 0.0))
@@ -331,6 +596,10 @@ class Metrics:
 
     def watch_limiter(self, source: LimiterSource) -> None:
         self._limiter_source = source
+
+    def watch_health(self, health: Health) -> None:
+        """The probes' numbers (watch echo, steps running) at every scrape."""
+        self._health_source = health.snapshot
 
     def watch_circuit(self, breaker: CircuitBreaker) -> None:
         """Count openings as they happen; read the state (half-open comes by time) at scrape."""
@@ -357,6 +626,9 @@ class Metrics:
         platform = _platform_of(body)
         if after.phase != before.phase:
             self.transition(before.phase, after.phase)
+            if after.phase in FINISHED_PHASES and before.phase not in FINISHED_PHASES:
+                succeeded = after.condition(COND_SUCCEEDED)
+                self.resource_finished(platform, after.phase, succeeded.reason if succeeded else None)
         if before.start_time is None and after.start_time is not None:
             created = _created_at(body)
             if created is not None:
@@ -382,8 +654,23 @@ class Metrics:
     # -- exposition ----------------------------------------------------------------------------------
 
     def exposition(self) -> bytes:
-        """The Prometheus text format of everything in this registry."""
+        """The Prometheus text format (0.0.4) of everything in this registry."""
         return generate_latest(self.registry)
+
+    def render(self, accept: str = "", accept_encoding: str = "") -> Rendered:
+        """The scrape answer for these request headers: OpenMetrics when the scraper asks for it
+        (Prometheus does, first), the text format otherwise; gzip when it accepts gzip."""
+        encoder, content_type = choose_encoder(accept)
+        body = encoder(self.registry)
+        if gzip_accepted(accept_encoding):
+            return Rendered(gzip.compress(body), content_type, "gzip")
+        return Rendered(body, content_type, None)
+
+
+class Rendered(NamedTuple):
+    body: bytes
+    content_type: str
+    content_encoding: str | None
 
 
 def _platform_of(body: Mapping[str, Any]) -> str | None:
@@ -448,55 +735,28 @@ _ATTEMPT_RESULTS = {
 # -- the /metrics endpoint -------------------------------------------------------------------------------
 
 
-class MetricsServer:
-    """`/metrics` over HTTP on the operator's event loop (aiohttp)."""
+def metrics_handler(metrics: Metrics) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        rendered = metrics.render(
+            request.headers.get("Accept", ""), request.headers.get("Accept-Encoding", "")
+        )
+        headers = {"Content-Type": rendered.content_type, "Vary": "Accept, Accept-Encoding"}
+        if rendered.content_encoding:
+            headers["Content-Encoding"] = rendered.content_encoding
+        return web.Response(body=rendered.body, headers=headers)
 
-    def __init__(self, runner: web.AppRunner, host: str, port: int) -> None:
-        self._runner = runner
-        self.host = host
-        self.port = port  # the bound port (the OS's choice when asked for 0)
-
-    @property
-    def url(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-        return f"http://{host}:{self.port}/metrics"
-
-    async def stop(self) -> None:
-        await self._runner.cleanup()
+    return handle
 
 
-async def start_metrics_server(metrics: Metrics, *, host: str = "0.0.0.0", port: int = 0) -> MetricsServer:
+async def start_metrics_server(metrics: Metrics, *, host: str = "0.0.0.0", port: int = 0) -> HttpServer:
     """Serve `/metrics` on host:port; port 0 binds a free port (read it from `.port`)."""
-
-    async def handle(_: web.Request) -> web.Response:
-        return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-    app = web.Application()
-    app.router.add_get("/metrics", handle)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    try:
-        await site.start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    addresses = runner.addresses  # the sockets actually bound: the real port when asked for 0
-    bound = int(addresses[0][1]) if addresses else port
-    return MetricsServer(runner, host, bound)
+    return await start_http_server({"/metrics": metrics_handler(metrics)}, host=host, port=port)
 
 
 @asynccontextmanager
 async def serve_metrics(
     metrics: Metrics, port: int, host: str = "0.0.0.0"
-) -> AsyncIterator[MetricsServer | None]:
+) -> AsyncIterator[HttpServer | None]:
     """Serve `/metrics` while the block runs; `port` 0 means metrics are off (yields None)."""
-    if port == 0:
-        yield None
-        return
-    server = await start_metrics_server(metrics, host=host, port=port)
-    log.info("metrics on %s", server.url)
-    try:
+    async with serve_http({"/metrics": metrics_handler(metrics)}, port, host, what="metrics") as server:
         yield server
-    finally:
-        await server.stop()

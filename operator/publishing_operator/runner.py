@@ -14,9 +14,18 @@ import sys
 import kopf
 
 from publishing_operator import __version__
+from publishing_operator.adapters.login import KubeLogin, LoginError, check_access
+from publishing_operator.health import Health, serve_health
 from publishing_operator.logs import setup_logging
 from publishing_operator.metrics import Metrics, serve_metrics
-from publishing_operator.settings import Settings, SettingsError, add_flags, flags_from_args, load_settings
+from publishing_operator.settings import (
+    Settings,
+    SettingsError,
+    add_flags,
+    flags_from_args,
+    load_settings,
+    unknown_settings,
+)
 
 log = logging.getLogger("publishing_operator")
 
@@ -35,25 +44,45 @@ async def operate(
     kubeconfig: str | None = None,
     stop: asyncio.Event | None = None,
     metrics: Metrics | None = None,
+    health: Health | None = None,
 ) -> None:
-    """Run the operator until `stop` is set (or SIGTERM / SIGINT when running in the main thread)."""
+    """Run the operator until `stop` is set (or SIGTERM / SIGINT when running in the main thread).
+
+    Raises LoginError before anything starts when the credentials cannot work (no kubeconfig,
+    a plugin that fails, a 401) or the API is still not usable after a minute of retrying."""
     from publishing_operator.handlers import registry  # kopf decorators register on import
 
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig
+    login = KubeLogin(kubeconfig)
+    await check_access(login, settings.namespaces)
     metrics = metrics or Metrics()
-    liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
-    # The metrics port binds before kopf starts: a taken port fails at once, not later.
-    async with serve_metrics(metrics, settings.metrics_port):
-        await kopf.operator(
-            registry=registry,
-            memo=kopf.Memo(settings=settings, metrics=metrics),
-            standalone=True,
-            clusterwide=not settings.namespaces,
-            namespaces=list(settings.namespaces),
-            liveness_endpoint=liveness,
-            stop_flag=stop,
-        )
+    health = health or Health()
+    metrics.watch_health(health)
+    # kopf raises this flag once its startup handlers have finished: the operator is ready.
+    started = asyncio.Event()
+    # The probes are ours (health.py), not kopf's liveness endpoint, which cannot fail on a condition.
+    # Both ports bind before kopf starts: a taken port fails at once, not later.
+    async with serve_metrics(metrics, settings.metrics_port), serve_health(health, settings.health_port):
+        readiness = asyncio.create_task(_ready_when(started, health), name="readiness")
+        try:
+            await kopf.operator(
+                registry=registry,
+                memo=kopf.Memo(settings=settings, metrics=metrics, health=health, login=login),
+                standalone=True,
+                clusterwide=not settings.namespaces,
+                namespaces=list(settings.namespaces),
+                stop_flag=stop,
+                ready_flag=started,
+            )
+        finally:
+            health.note_stopping()
+            readiness.cancel()
+
+
+async def _ready_when(started: asyncio.Event, health: Health) -> None:
+    await started.wait()
+    health.note_ready()
 
 
 def main(args: argparse.Namespace) -> int:
@@ -64,6 +93,12 @@ def main(args: argparse.Namespace) -> int:
         return 2
     setup_logging(settings.log_format, logging.DEBUG if args.verbose else logging.INFO)
     log.info("publishing-operator %s starting", __version__)
-    asyncio.run(operate(settings, kubeconfig=args.kubeconfig))
+    for warning in unknown_settings(os.environ):
+        log.warning("%s", warning)
+    try:
+        asyncio.run(operate(settings, kubeconfig=args.kubeconfig))
+    except LoginError as exc:
+        log.error("cannot log in to Kubernetes: %s", exc)  # one line, no traceback: the cause is the input
+        return 1
     log.info("publishing-operator stopped")
     return 0

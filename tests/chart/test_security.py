@@ -57,7 +57,7 @@ def test_pods_have_resources_probes_and_a_writable_tmp(variant: str) -> None:
             assert container["resources"]["requests"]["memory"] and container["resources"]["limits"]["memory"]
             assert container["resources"]["requests"]["cpu"]
             assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-            assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
             (tmp,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
             assert "emptyDir" in volumes[tmp["name"]]
             assert volumes[tmp["name"]]["emptyDir"]["sizeLimit"]

@@ -69,7 +69,8 @@ def test_rendered_environment_is_every_setting_and_loads() -> None:
 def test_every_setting_value_reaches_the_operator() -> None:
     """A non-default value for each setting arrives as the operator reads it."""
     changed = {
-        "expoApiUrl": "https://expo.example/graphql",
+        "expoApiUrl": "http://localhost:8787/graphql",  # a simulator sidecar: expoSimulator needs loopback
+        "expoSimulator": True,
         "startRate": "10/120s",
         "maxInFlight": 7,
         "pollBuild": "45s",

@@ -109,8 +109,9 @@ def installed() -> Iterator[str]:
         "watchNamespaces": [BUILDS_NS],
         "settings": {
             "expoApiUrl": f"http://expo-simulator.{OPERATOR_NS}.svc:8787/graphql",
-            "pollBuild": "2s",
-            "pollSubmission": "1s",
+            # The production floors: the simulator is a Service, not on loopback (no expoSimulator).
+            "pollBuild": "10s",
+            "pollSubmission": "5s",
             "logFormat": "plain",
         },
     }

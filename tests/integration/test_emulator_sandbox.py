@@ -69,6 +69,13 @@ def test_sandbox_serves_kubectl_runs_the_builds_and_stops_on_sigterm(
     assert process.wait(60) == 0
     lines.wait_for(lambda line: line.endswith("sandbox: stopped"), timeout=10)
 
+    # The operator's log is for a person: every phase change, no line per watch event, no
+    # warning about signals (the sandbox runs the operator in a thread on purpose).
+    log = (tmp_path / "operator.log").read_text()
+    assert "phase Building -> " in log
+    assert "Handler 'on_event' succeeded" not in log
+    assert "OS signals are ignored" not in log
+
 
 def test_sandbox_help_documents_every_flag() -> None:
     result = subprocess.run(

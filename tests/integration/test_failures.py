@@ -158,11 +158,55 @@ async def test_cancel_while_building(stack: Stack) -> None:
     assert stack.submissions() == []
     assert {"Cancelling", "Cancelled"} <= {e["reason"] for e in events_for(stack, "stop-building")}
     assert done["status"]["completionTime"]
-    # cancel can not go back to false (CEL transition rule)
-    refused = stack.kube.kubectl(
-        "patch", "pb", "stop-building", "--type=merge", "-p", '{"spec":{"cancel":false}}', check=False
+    assert done["status"]["cancelHandledGeneration"] == done["metadata"]["generation"] == 2
+
+
+async def test_a_cancelled_resource_is_retried_and_its_retry_cancelled_again(stack: Stack) -> None:
+    """Issue 9: the retry annotation works on a resource cancelled with spec.cancel (the request
+    that ended the first run does not end the retried one); false, then true, cancels the retry."""
+    stack.apply_example_secrets()
+    stack.expo.state.configure({"build_seconds": 4000.0, "queue_seconds": 0.0})
+    stack.apply(publishing_build("cancel-retry", submit=False))
+    stack.operator()
+    await stack.wait("cancel-retry", lambda o: reason(o) == "BuildInProgress")
+    patch = ("patch", "pb", "cancel-retry", "--type=merge", "-p")
+    stack.kube.kubectl(*patch, '{"spec":{"cancel":true}}')
+    await stack.wait_phase("cancel-retry", "Cancelled", timeout=30)
+
+    stack.kube.kubectl("annotate", "pb", "cancel-retry", "publishing.dev/retry=1")
+    retried = await stack.wait(
+        "cancel-retry",
+        lambda o: reason(o) == "BuildInProgress" and o["status"].get("retryRequest") == "1",
+        timeout=60,
     )
-    assert refused.returncode != 0
+    assert retried["spec"]["cancel"] is True
+    assert len(stack.builds()) == 2 and stack.builds()[1]["status"] != "CANCELED"
+
+    stack.kube.kubectl(*patch, '{"spec":{"cancel":false}}')
+    stack.kube.kubectl(*patch, '{"spec":{"cancel":true}}')
+    done = await stack.wait_phase("cancel-retry", "Cancelled", timeout=30)
+    assert [b["status"] for b in stack.builds()] == ["CANCELED", "CANCELED"]
+    assert done["status"]["cancelHandledGeneration"] == done["metadata"]["generation"] == 4
+    assert [h["result"] for h in done["status"]["history"]] == ["Cancelled", "Cancelled"]
+
+
+async def test_cancel_on_a_succeeded_resource_is_acknowledged(stack: Stack) -> None:
+    """Issue 9: observedGeneration follows generation on a finished resource too (kstatus tools
+    such as Argo CD and Flux would otherwise report it as progressing for ever)."""
+    stack.apply_example_secrets()
+    stack.apply(publishing_build("finished-first", platform="android", submit=False))
+    stack.operator()
+    done = await stack.wait_phase("finished-first", "Succeeded", timeout=60)
+    assert done["status"]["observedGeneration"] == 1
+    stack.kube.kubectl("patch", "pb", "finished-first", "--type=merge", "-p", '{"spec":{"cancel":true}}')
+    seen = await stack.wait(
+        "finished-first", lambda o: o["status"].get("observedGeneration") == 2, timeout=30
+    )
+    assert phase(seen) == "Succeeded" and seen["metadata"]["generation"] == 2
+    assert {c["observedGeneration"] for c in seen["status"]["conditions"]} == {2}
+    assert seen["status"]["completionTime"] == done["status"]["completionTime"]
+    assert "CancelIgnored" in {e["reason"] for e in events_for(stack, "finished-first")}
+    assert len(stack.builds()) == 1
 
 
 async def test_cancel_while_submitting(stack: Stack) -> None:
@@ -272,6 +316,40 @@ async def test_sigterm_during_submission_exits_cleanly_and_resumes(stack: Stack)
     done = await stack.wait_phase("graceful", "Succeeded", "Failed", timeout=60)
     assert phase(done) == "Succeeded"
     assert len(stack.builds()) == 1 and len(stack.submissions()) == 1
+
+
+async def test_a_revoked_token_is_reported_well_formed_not_valid(stack: Stack) -> None:
+    """Issue 9: a Secret created late with a revoked token. The operator can only see that it is
+    well-formed; the Events must not call it valid before Expo refuses it."""
+    stack.apply_example_secrets()
+    stack.apply(publishing_build("late-token", expo={"tokenSecretRef": {"name": "late"}}))
+    stack.operator()
+    await stack.wait(
+        "late-token",
+        lambda o: (
+            condition(o, "CredentialsReady")["reason"] == "SecretNotFound"
+            if (o.get("status") or {}).get("conditions")
+            else False
+        ),
+    )
+    stack.kube.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "late", "namespace": "default"},
+                "stringData": {"token": REVOKED},
+            }
+        ]
+    )
+    await stack.wait("late-token", lambda o: condition(o, "CredentialsReady")["reason"] == "Unauthorized")
+    events = {e["reason"]: e for e in events_for(stack, "late-token")}
+    validated = events["Validated"]
+    assert validated["type"] == "Normal"
+    assert "well-formed" in validated["message"] and "not yet" in validated["message"]
+    assert "valid now" not in validated["message"]
+    assert events["Unauthorized"]["type"] == "Warning"
+    assert stack.builds() == []
 
 
 async def test_unauthorized_token_goes_back_to_pending_without_using_attempts(stack: Stack) -> None:

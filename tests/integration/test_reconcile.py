@@ -18,6 +18,7 @@ import yaml
 
 from tests.fixtures.expo import ArchiveServer, make_tarball
 from tests.fixtures.kube import EXAMPLES_DIR
+from tests.fixtures.observability import ALERTS, DASHBOARD
 from tests.fixtures.operator import (
     Stack,
     condition,
@@ -60,7 +61,8 @@ async def test_examples_reach_succeeded(stack: Stack, archive_server: ArchiveSer
         archive_example(archive_server),
     )
     stack.apply(ios, android, archive)
-    stack.operator(archive_allowed_hosts=archive_server.host_port)
+    metrics_port = free_port()
+    stack.operator(archive_allowed_hosts=archive_server.host_port, metrics_port=str(metrics_port))
 
     done = {}
     for doc in (ios, android, archive):
@@ -121,10 +123,17 @@ async def test_examples_reach_succeeded(stack: Stack, archive_server: ArchiveSer
     assert {"BuildStarted", "BuildFinished", "SubmissionStarted", "Succeeded"} <= reasons
     stack.kube.kubectl("wait", "--for=condition=Succeeded", "pb", "--all", "--timeout=10s")
 
-    # No Secret value reaches the operator's logs, Events or status (the keys were really sent).
+    # No Secret value reaches the operator's logs, Events, status or metrics, nor what ships beside
+    # the operator for Grafana and Prometheus (the keys were really sent).
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+    assert "publishing_builds_completed_total" in metrics
+    shipped = DASHBOARD.read_text() + ALERTS.read_text()
     seen = stack.operator_logs() + events + stack.kube.kubectl("get", "pb", "-o", "yaml").stdout
     for needle in secret_needles():
         assert needle not in seen
+        assert needle not in metrics
+        assert needle not in shipped
 
 
 def secret_needles() -> list[str]:
@@ -148,8 +157,8 @@ def secret_needles() -> list[str]:
 async def test_build_only_github_resource_succeeds_without_submission(stack: Stack) -> None:
     stack.apply_example_secrets()
     stack.apply(publishing_build("build-only", platform="android", submit=False))
-    port = free_port()
-    stack.operator(metrics_port=str(port))
+    port, health_port = free_port(), free_port()
+    stack.operator(metrics_port=str(port), health_port=str(health_port))
     obj = await stack.wait(
         "build-only",
         lambda o: (o["metadata"].get("labels") or {}).get("publishing.dev/result") == "succeeded",
@@ -166,6 +175,15 @@ async def test_build_only_github_resource_succeeds_without_submission(stack: Sta
     assert 'publishing_resources{phase="Succeeded"} 1.0' in metrics
     assert "publishing_expo_requests_total" in metrics
     assert "build-only" not in metrics and obj["metadata"]["uid"] not in metrics
+
+    # The log keeps what a person wants to read: no line per watch event, none per probe.
+    async with httpx.AsyncClient() as client:
+        for _ in range(3):
+            assert (await client.get(f"http://127.0.0.1:{health_port}/healthz")).status_code == 200
+    log = stack.operator_logs()
+    assert "phase Building -> Succeeded" in log
+    assert "Handler 'on_event' succeeded" not in log
+    assert "Activity 'expo_circuit' succeeded" not in log and "Activity 'workers' succeeded" not in log
 
 
 def free_port() -> int:

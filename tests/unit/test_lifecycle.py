@@ -301,7 +301,7 @@ def test_unauthorized_returns_to_pending_without_using_an_attempt() -> None:
 def test_manual_retry_starts_a_fresh_budget() -> None:
     s = spec(submit=None)
     failed = observe(s, to_building(s), "ERRORED", error_code="EAS_BUILD_UNKNOWN_GRADLE_ERROR").status
-    t = lc.on_manual_retry(failed, "2026-11-27", ctx())
+    t = lc.on_manual_retry(s, failed, "2026-11-27", ctx())
     assert t.status.phase is Phase.PENDING
     assert t.status.retry_request == "2026-11-27"
     assert (t.status.attempt, t.status.build, t.status.completion_time) == (1, None, None)
@@ -356,3 +356,23 @@ def test_step_trouble_is_told_without_changing_phase_or_attempt() -> None:
     assert "no attempt used" in (t.status.message or "")
     assert [e.reason for e in t.events] == ["Retrying"]
     assert t.events[0].warning
+
+
+def test_a_skipped_release_builds_after_a_manual_retry() -> None:
+    """AlreadyReleased (the release ledger matched) is Succeeded, but the retry annotation is how a
+    person says "build it anyway": it starts a fresh attempt budget."""
+    skipped = lc.on_already_released(
+        PublishingBuildStatus(), build_id="b-old", completed_at="2026-11-01T10:00:00Z", ctx=ctx()
+    )
+    assert skipped.status.phase is Phase.SUCCEEDED and skipped.effects.finished
+    assert cond(skipped.status) == (ConditionStatus.TRUE, Reason.ALREADY_RELEASED)
+    assert "b-old" in (skipped.status.message or "") and "publishing.dev/retry" in (
+        skipped.status.message or ""
+    )
+    again = lc.on_manual_retry(spec(), skipped.status, "build-anyway", ctx())
+    assert again.status.phase is Phase.PENDING and again.effects.clear_result_label
+    succeeded = lc.on_submission_observed(
+        spec(), to_building(spec()), lc.SubmissionObservation(id="s", status="FINISHED"), ctx()
+    )
+    ignored = lc.on_manual_retry(spec(), succeeded.status, "no", ctx())
+    assert ignored.status.phase is Phase.SUCCEEDED and [e.reason for e in ignored.events] == ["RetryIgnored"]

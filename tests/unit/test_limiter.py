@@ -362,3 +362,33 @@ def test_randomized_run_never_exceeds_the_rate_and_nobody_starves(seed: int) -> 
     for i, t in enumerate(starts):
         in_window = [s for s in starts[i:] if s < t + window]
         assert len(in_window) <= rate, (seed, t, in_window)
+
+
+# -- how long waiters wait (for the limiter_wait_seconds histogram) ----------------------------------
+
+
+def test_waits_are_measured_from_the_first_denied_request_to_the_grant(clock: FakeClock) -> None:
+    limiter = make(clock, rate=1, window=60)
+    grant(limiter.try_acquire("a"))  # granted at once: waited 0 s
+    denial(limiter.try_acquire("b"))
+    clock.advance(20)
+    denial(limiter.try_acquire("b"))  # asking again does not restart its clock
+    assert limiter.snapshot().oldest_wait_seconds == 20
+    clock.advance(40)
+    grant(limiter.try_acquire("b"))  # granted 60 s after its first request
+    grant(limiter.try_acquire("b"))  # a re-acquired grant is no new start
+    waits = limiter.snapshot().waits
+    assert (waits.count, waits.sum) == (2, 60.0)
+    by_bound = dict(zip(waits.bounds, waits.cumulative, strict=True))
+    assert (by_bound[1.0], by_bound[30.0], by_bound[60.0], by_bound[14400.0]) == (1, 1, 2, 2)
+    assert limiter.snapshot().oldest_wait_seconds == 0
+
+
+def test_a_wait_beyond_the_last_bound_counts_only_in_the_total(clock: FakeClock) -> None:
+    limiter = make(clock, rate=1, window=6 * 3600, stale_after=24 * 3600)
+    grant(limiter.try_acquire("a"))
+    denial(limiter.try_acquire("b"))
+    clock.advance(6 * 3600)
+    grant(limiter.try_acquire("b"))
+    waits = limiter.snapshot().waits
+    assert waits.count == 2 and waits.cumulative[-1] == 1  # +Inf = count holds the 6 h wait

@@ -3,13 +3,15 @@ read at scrape time, and `/metrics` serves the exposition format over a real soc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.parser import text_string_to_metric_families
 
 from publishing_operator import lifecycle as lc
@@ -18,8 +20,10 @@ from publishing_operator.circuit import CircuitBreaker, CircuitState
 from publishing_operator.expo.archive import UPLOAD
 from publishing_operator.expo.operations import OPERATIONS
 from publishing_operator.expo.transport import RequestOutcome
+from publishing_operator.health import Health
 from publishing_operator.limiter import Denial, StartLimiter
 from publishing_operator.metrics import (
+    FINAL_REASONS,
     OUTCOMES,
     PHASES,
     PLATFORMS,
@@ -29,6 +33,7 @@ from publishing_operator.metrics import (
     Metrics,
     serve_metrics,
     start_metrics_server,
+    waiting_since,
 )
 from tests.fixtures.builders import spec
 
@@ -233,7 +238,9 @@ def test_every_label_value_comes_from_a_closed_set(metrics: Metrics) -> None:
         metrics.transition(junk, junk)
         metrics.retry(junk, junk)
         metrics.expo_request(outcome(junk, junk))
+        metrics.resource_finished(junk, Phase.FAILED, junk)
     metrics.phases.set("uid-1", "Weird")
+    metrics.watch_circuit(CircuitBreaker())
     allowed = {
         "platform": PLATFORMS,
         "result": RESULTS,
@@ -244,12 +251,17 @@ def test_every_label_value_comes_from_a_closed_set(metrics: Metrics) -> None:
         "reason": RETRY_REASONS,
         "operation": frozenset({*OPERATIONS, UPLOAD}),
         "outcome": OUTCOMES,
+        "publishing_circuit_state": frozenset(s.value for s in CircuitState),
     }
+    by_metric = {"publishing_resources_finished_total": {"reason": FINAL_REASONS}}
+    # Labels of the process and Python collectors: fixed by prometheus-client, not ours.
+    library = {"le", "version", "implementation", "major", "minor", "patchlevel", "generation"}
     seen = set()
     for name, label, text in label_values(metrics):
-        if label in ("le", "version"):
+        if label in library:
             continue
-        assert text in allowed[label] | {"other"}, (name, label, text)
+        closed = by_metric.get(name, {}).get(label, allowed[label])
+        assert text in closed | {"other"}, (name, label, text)
         seen.add(label)
     assert seen == set(allowed)
 
@@ -309,6 +321,119 @@ def test_limiter_gauges_follow_the_limiter(metrics: Metrics) -> None:
     assert value(metrics, "publishing_builds_in_flight") == 1
 
 
+def test_limiter_wait_histogram_and_oldest_waiter(metrics: Metrics) -> None:
+    now = [1_800_000_000.0]
+    limiter = StartLimiter(1, 60.0, clock=lambda: now[0])
+    metrics.watch_limiter(limiter.snapshot)
+    limiter.try_acquire("a.1")
+    limiter.try_acquire("b.1")
+    now[0] += 45
+    assert value(metrics, "publishing_limiter_oldest_wait_seconds") == 45
+    now[0] += 15
+    limiter.try_acquire("b.1")  # granted after 60 s
+    assert value(metrics, "publishing_limiter_oldest_wait_seconds") == 0
+    assert value(metrics, "publishing_limiter_wait_seconds_count") == 2
+    assert value(metrics, "publishing_limiter_wait_seconds_sum") == 60
+    assert value(metrics, "publishing_limiter_wait_seconds_bucket", le="1.0") == 1
+    assert value(metrics, "publishing_limiter_wait_seconds_bucket", le="60.0") == 2
+    assert value(metrics, "publishing_limiter_wait_seconds_bucket", le="+Inf") == 2
+
+
+def test_resources_by_phase_and_the_oldest_in_each_come_from_the_resources() -> None:
+    now = [T0.timestamp() + 3600]
+    metrics = Metrics(clock=lambda: now[0])
+    s = spec()
+    building = PublishingBuildStatus.model_validate(
+        {"phase": "Building", "build": {"id": "b1", "createdAt": "2026-11-27T12:10:00Z"}}
+    )
+    waiting = PublishingBuildStatus.model_validate(
+        {
+            "phase": "Queued",
+            "conditions": [
+                {
+                    "type": "CredentialsReady",
+                    "status": "True",
+                    "reason": "Validated",
+                    "message": "ok",
+                    "lastTransitionTime": "2026-11-27T12:30:00Z",
+                }
+            ],
+        }
+    )
+    backoff = PublishingBuildStatus.model_validate(
+        {"phase": "Queued", "nextRetryTime": "2026-11-27T13:20:00Z"}  # not yet due: waits 0 s
+    )
+    metrics.phases.observe({**body(s), "metadata": {"uid": "u1"}}, building)
+    metrics.phases.observe({**body(s), "metadata": {"uid": "u2"}}, waiting)
+    metrics.phases.observe({**body(s), "metadata": {"uid": "u3"}}, backoff)
+    metrics.phases.observe(body(s, created=T0 + timedelta(minutes=50)), PublishingBuildStatus())
+    metrics.phases.observe({"metadata": {}}, building)  # no uid: not a resource
+    assert value(metrics, "publishing_resources", phase="Building") == 1
+    assert value(metrics, "publishing_resources", phase="Queued") == 2
+    assert value(metrics, "publishing_resources", phase="Pending") == 1
+    assert value(metrics, "publishing_oldest_in_phase_seconds", phase="Building") == 50 * 60
+    assert value(metrics, "publishing_oldest_in_phase_seconds", phase="Queued") == 30 * 60
+    assert value(metrics, "publishing_oldest_in_phase_seconds", phase="Pending") == 10 * 60
+    assert value(metrics, "publishing_oldest_in_phase_seconds", phase="Submitting") == 0
+    assert (
+        metrics.registry.get_sample_value("publishing_oldest_in_phase_seconds", {"phase": "Failed"}) is None
+    )
+    metrics.phases.discard("u1")
+    assert value(metrics, "publishing_oldest_in_phase_seconds", phase="Building") == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ({"phase": "Succeeded"}, None),
+        ({"phase": "Building", "build": {"requestKey": "k", "requestedAt": "2026-11-27T12:05:00Z"}}, 5),
+        ({"phase": "Submitting", "build": {"completedAt": "2026-11-27T12:20:00Z"}}, 20),
+        ({"phase": "Submitting", "submission": {"createdAt": "2026-11-27T12:25:00Z"}}, 25),
+        (
+            {
+                "phase": "Pending",
+                "history": [
+                    {
+                        "attempt": 1,
+                        "result": "Failed",
+                        "reason": "BuildFailed",
+                        "finishedAt": "2026-11-27T12:40:00Z",
+                    }
+                ],
+            },
+            40,
+        ),
+    ],
+)
+def test_waiting_since_matches_the_phase(status: dict[str, Any], expected: int | None) -> None:
+    parsed = PublishingBuildStatus.model_validate(status)
+    since = waiting_since(body(spec()), parsed, parsed.phase or Phase.PENDING)
+    assert since == (None if expected is None else T0 + timedelta(minutes=expected))
+
+
+def test_probe_numbers_follow_the_health_state(metrics: Metrics) -> None:
+    clock = [0.0]
+    health = Health(clock=lambda: clock[0])
+    metrics.watch_health(health)
+    assert value(metrics, "publishing_ready") == 0
+    assert value(metrics, "publishing_watch_events_total") == 0
+    health.note_ready()
+    health.note_write({"metadata": {"uid": "u1", "resourceVersion": "5"}})
+    token = health.note_step_started()
+    clock[0] += 12
+    health.note_watch_event({"metadata": {"uid": "u2", "resourceVersion": "6"}})
+    assert value(metrics, "publishing_ready") == 1
+    assert value(metrics, "publishing_watch_events_total") == 1
+    assert value(metrics, "publishing_watch_unechoed_writes") == 1
+    assert value(metrics, "publishing_watch_echo_lag_seconds") == 12
+    assert value(metrics, "publishing_steps_running") == 1
+    assert value(metrics, "publishing_step_longest_running_seconds") == 12
+    health.note_step_finished(token)
+    health.note_watch_event({"metadata": {"uid": "u1", "resourceVersion": "7"}})
+    assert value(metrics, "publishing_watch_echo_lag_seconds") == 0
+    assert value(metrics, "publishing_step_longest_running_seconds") == 0
+
+
 def test_a_failing_callback_drops_only_its_own_gauges(metrics: Metrics) -> None:
     def broken() -> dict[str, int]:
         raise RuntimeError("boom")
@@ -320,31 +445,56 @@ def test_a_failing_callback_drops_only_its_own_gauges(metrics: Metrics) -> None:
     assert 'publishing_builds_started_total{platform="ios"} 1.0' in text
 
 
+def circuit_state(m: Metrics) -> str:
+    """The one state of the StateSet that is 1 (and check that exactly one is)."""
+    states = {
+        s.labels["publishing_circuit_state"]: s.value
+        for f in m.registry.collect()
+        if f.name == "publishing_circuit_state"
+        for s in f.samples
+    }
+    assert set(states) == {"closed", "open", "half_open"}
+    (current,) = [state for state, flag in states.items() if flag == 1]
+    return current
+
+
 def test_circuit_state_and_openings(metrics: Metrics) -> None:
     now = [0.0]
     breaker = CircuitBreaker(threshold=2, open_for=30.0, clock=lambda: now[0])
     metrics.watch_circuit(breaker)
-    assert value(metrics, "publishing_circuit_state") == 0
+    assert circuit_state(metrics) == "closed"
     breaker.record_failure()
     breaker.record_failure()
-    assert value(metrics, "publishing_circuit_state") == 2
+    assert circuit_state(metrics) == "open"
     assert value(metrics, "publishing_circuit_open_total") == 1
     now[0] += 30  # half-open comes with time, without an event: read at scrape
-    assert value(metrics, "publishing_circuit_state") == 1
+    assert circuit_state(metrics) == "half_open"
     breaker.record_failure()  # the probe failed: open again
-    assert value(metrics, "publishing_circuit_state") == 2
+    assert circuit_state(metrics) == "open"
     assert value(metrics, "publishing_circuit_open_total") == 2
     breaker.record_success()
-    assert value(metrics, "publishing_circuit_state") == 0
+    assert circuit_state(metrics) == "closed"
     assert value(metrics, "publishing_circuit_open_total") == 2
+
+
+def test_circuit_state_is_a_stateset(metrics: Metrics) -> None:
+    metrics.circuit(CircuitState.OPEN)
+    text = metrics.render("application/openmetrics-text; version=1.0.0").body.decode()
+    assert "# TYPE publishing_circuit_state stateset" in text
+    assert 'publishing_circuit_state{publishing_circuit_state="open"} 1' in text
+    assert 'publishing_circuit_state{publishing_circuit_state="closed"} 0' in text
+    # The text format has no state sets: one gauge per state, as prometheus-client writes Enums.
+    plain = metrics.exposition().decode()
+    assert "# TYPE publishing_circuit_state gauge" in plain
+    assert 'publishing_circuit_state{publishing_circuit_state="open"} 1.0' in plain
 
 
 def test_circuit_without_a_breaker_shows_the_last_reported_state(metrics: Metrics) -> None:
     metrics.circuit(CircuitState.OPEN)
-    assert value(metrics, "publishing_circuit_state") == 2
+    assert circuit_state(metrics) == "open"
     assert value(metrics, "publishing_circuit_open_total") == 1
     metrics.circuit(CircuitState.HALF_OPEN)
-    assert value(metrics, "publishing_circuit_state") == 1
+    assert circuit_state(metrics) == "half_open"
 
 
 # -- derived from status writes (driven through the real lifecycle) ---------------------------------
@@ -474,6 +624,33 @@ def test_a_cancelled_build_counts_as_cancelled(metrics: Metrics) -> None:
     assert value(metrics, "publishing_build_duration_seconds_count", platform="ios", result="cancelled") == 0
 
 
+def test_finished_resources_count_by_result_and_reason(metrics: Metrics) -> None:
+    d = Driver(metrics, spec(submit=None))
+    d.to_building()
+    finished = d.build("FINISHED", completed_at=T0 + timedelta(seconds=100))
+    d.apply(lc.on_build_started(d.spec, d.status, finished, adopted=False, ctx=d.ctx(100)))
+    assert d.status.phase is Phase.SUCCEEDED
+    d.apply(lc.on_build_observed(d.spec, d.status, finished, d.ctx(110)))  # seen again: once only
+    failed = Driver(metrics, spec())
+    failed.apply(lc.on_invalid_spec(failed.status, "spec.app: broken", failed.ctx(5)))
+    finished_total = "publishing_resources_finished_total"
+    assert value(metrics, finished_total, platform="ios", result="succeeded", reason="Succeeded") == 1
+    assert value(metrics, finished_total, platform="ios", result="failed", reason="InvalidSpec") == 1
+    # Every platform x final reason exists from the start, so ratios see zeros.
+    assert (
+        metrics.registry.get_sample_value(
+            finished_total, {"platform": "android", "result": "failed", "reason": "Timeout"}
+        )
+        == 0
+    )
+    assert (
+        metrics.registry.get_sample_value(
+            finished_total, {"platform": "android", "result": "cancelled", "reason": "Cancelled"}
+        )
+        == 0
+    )
+
+
 def test_no_change_records_nothing_and_odd_bodies_never_raise(metrics: Metrics) -> None:
     before = metrics.exposition()
     metrics.status_changed({}, PublishingBuildStatus(), PublishingBuildStatus())
@@ -482,11 +659,32 @@ def test_no_change_records_nothing_and_odd_bodies_never_raise(metrics: Metrics) 
         PublishingBuildStatus(),
         PublishingBuildStatus(),
     )
-    assert _without_created(metrics.exposition()) == _without_created(before)
+    assert _ours(metrics.exposition()) == _ours(before)
 
 
-def _without_created(text: bytes) -> list[str]:
-    return [line for line in text.decode().splitlines() if "_created" not in line]
+def _ours(text: bytes) -> list[str]:
+    # The operator's own series (process_* and python_* numbers move on their own).
+    return [line for line in text.decode().splitlines() if line.startswith("publishing_")]
+
+
+def test_no_created_series_in_either_format(metrics: Metrics) -> None:
+    metrics.build_completed("ios", "succeeded", 100.0)
+    metrics.retry("api", "expo_error")
+    for accept in ("", "application/openmetrics-text; version=1.0.0"):
+        text = metrics.render(accept).body.decode()
+        assert "_created" not in text, accept
+
+
+def test_process_and_python_collectors_are_on_the_registry(metrics: Metrics) -> None:
+    names = {s.name for f in metrics.registry.collect() for s in f.samples}
+    assert {
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_start_time_seconds",
+        "process_open_fds",
+        "python_info",
+        "python_gc_collections_total",
+    } <= names
 
 
 # -- the /metrics endpoint --------------------------------------------------------------------------
@@ -503,8 +701,7 @@ async def test_metrics_endpoint_serves_the_exposition_format(metrics: Metrics) -
     finally:
         await server.stop()
     assert response.status_code == 200
-    assert response.headers["content-type"] == CONTENT_TYPE_LATEST
-    assert response.headers["content-type"].startswith("text/plain; version=")
+    assert response.headers["content-type"] == CONTENT_TYPE_PLAIN_0_0_4
     families = {f.name: f for f in text_string_to_metric_families(response.text)}
     started = families["publishing_builds_started"]
     assert {s.labels["platform"]: s.value for s in started.samples if s.name.endswith("_total")} == {
@@ -513,6 +710,47 @@ async def test_metrics_endpoint_serves_the_exposition_format(metrics: Metrics) -
     }
     assert "publishing_operator_info" in families
     assert missing.status_code == 404
+
+
+# What Prometheus 2.x sends (scrape.go's acceptHeader) and what a plain client sends.
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+    "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type"),
+    [
+        (PROMETHEUS_ACCEPT, "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        ("text/plain", CONTENT_TYPE_PLAIN_0_0_4),
+        ("*/*", CONTENT_TYPE_PLAIN_0_0_4),
+    ],
+)
+async def test_metrics_endpoint_negotiates_the_format_and_gzip(
+    metrics: Metrics, accept: str, content_type: str
+) -> None:
+    metrics.build_started("ios")
+    server = await start_metrics_server(metrics, host="127.0.0.1", port=0)
+    try:
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            url = server.url("/metrics")
+            zipped = await client.get(url, headers={"Accept": accept, "Accept-Encoding": "gzip"})
+            plain = await client.get(url, headers={"Accept": accept, "Accept-Encoding": "identity"})
+    finally:
+        await server.stop()
+    assert zipped.headers["content-type"].startswith(content_type.split(";")[0])
+    assert zipped.headers["content-type"].replace(" ", "").startswith(content_type.replace(" ", ""))
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert "content-encoding" not in plain.headers
+    assert zipped.num_bytes_downloaded < len(plain.content) / 3  # gzip on the wire; httpx un-gzips
+    ours = [[line for line in r.text.splitlines() if "publishing_" in line] for r in (zipped, plain)]
+    assert ours[0] == ours[1]  # the same exposition (process_* numbers move between scrapes)
+    if content_type.startswith("application/openmetrics-text"):
+        assert plain.text.endswith("# EOF\n")
+        assert 'publishing_builds_started_total{platform="ios"} 1.0' in plain.text
+    else:
+        assert "# EOF" not in plain.text
 
 
 async def test_serve_metrics_with_port_0_is_off(metrics: Metrics) -> None:
@@ -527,7 +765,40 @@ async def test_serve_metrics_stops_serving_when_the_block_ends(metrics: Metrics)
     async with serve_metrics(metrics, port, host="127.0.0.1") as server:
         assert server is not None and server.port == port
         async with httpx.AsyncClient(timeout=10.0) as client:
-            assert (await client.get(server.url)).status_code == 200
+            assert (await client.get(server.url("/metrics"))).status_code == 200
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient(timeout=10.0) as client:
             await client.get(f"http://127.0.0.1:{port}/metrics")
+
+
+def test_the_readme_metric_table_lists_exactly_what_is_exported() -> None:
+    metrics = Metrics()
+    metrics.watch_limiter(StartLimiter(1, 60.0).snapshot)
+    metrics.watch_circuit(CircuitBreaker())
+    metrics.watch_health(Health())
+    exported = set()
+    for family in metrics.registry.collect():
+        if family.name.startswith("publishing_"):
+            suffix = {"counter": "_total", "info": "_info"}.get(family.type, "")
+            exported.add(family.name + suffix)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    documented = set(re.findall(r"^\| `(publishing_\w+)` \|", readme, re.MULTILINE))
+    assert documented == exported
+
+
+def test_last_expo_request_and_last_grant_times_start_at_creation() -> None:
+    now = [1_800_000_000.0]
+    metrics = Metrics(clock=lambda: now[0])
+    limiter = StartLimiter(1, 60.0, clock=lambda: now[0])
+    metrics.watch_limiter(limiter.snapshot)
+    # Before any request or grant: the start, so "how long since" never counts from 1970.
+    assert value(metrics, "publishing_expo_last_request_timestamp_seconds") == now[0]
+    assert value(metrics, "publishing_limiter_last_grant_timestamp_seconds") == now[0]
+    now[0] += 30
+    metrics.expo_request(outcome())
+    limiter.try_acquire("a.1")
+    now[0] += 30
+    limiter.try_acquire("a.1")  # re-acquired: no new grant
+    limiter.try_acquire("b.1")  # denied
+    assert value(metrics, "publishing_expo_last_request_timestamp_seconds") == 1_800_000_030.0
+    assert value(metrics, "publishing_limiter_last_grant_timestamp_seconds") == 1_800_000_030.0

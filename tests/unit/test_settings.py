@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from publishing_operator.egress import ArchivePolicy, parse_allow_list
-from publishing_operator.settings import Settings, SettingsError, load_settings
+from publishing_operator.settings import Settings, SettingsError, load_settings, unknown_settings
 
 
 def test_defaults_match_the_design() -> None:
@@ -109,3 +109,119 @@ def test_cli_version_and_help() -> None:
     )
     for command in ("run", "sandbox", "expo-simulator", "version"):
         assert command in helped.stdout
+
+
+# -- floors and ceilings: settings that cannot work are refused at start --------------------------------
+
+SIMULATOR_URL = "http://127.0.0.1:8787/graphql"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "why"),
+    [
+        ("POLL_BUILD", "1ms", "at least 10s"),
+        ("POLL_BUILD", "9s", "at least 10s"),
+        ("POLL_BUILD", "2h", "at most 10m"),
+        ("POLL_SUBMISSION", "1s", "at least 5s"),
+        ("POLL_SUBMISSION", "11m", "at most 10m"),
+        ("CIRCUIT_OPEN_FOR", "100ms", "at least 5s"),
+        ("CIRCUIT_OPEN_FOR", "1h", "at most 5m"),
+        ("SHUTDOWN_GRACE", "1h", "at most 10m"),
+        ("START_RATE", "5/100ms", "at least 1s"),
+        ("START_RATE", "5/48h", "at most 24h"),
+        ("EXPO_TIMEOUT", "1s", "at least 5s"),
+        ("EXPO_TIMEOUT", "10m", "at most 5m"),
+        ("CLOCK_SKEW", "10m", "at most 5m"),
+        ("START_CONFIRM_TIMEOUT", "30s", "at least 1m30s"),
+        ("START_CONFIRM_TIMEOUT", "2h", "at most 1h"),
+    ],
+)
+def test_intervals_below_their_floor_or_above_their_ceiling_are_refused(
+    name: str, value: str, why: str
+) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({f"PUBLISHING_{name}": value})
+    message = str(info.value)
+    assert message.startswith(f"invalid setting PUBLISHING_{name}={value!r}: "), message
+    assert why in message
+    assert "\n" not in message
+
+
+def test_floors_and_ceilings_themselves_are_accepted() -> None:
+    s = load_settings(
+        {
+            "PUBLISHING_POLL_BUILD": "10s",
+            "PUBLISHING_POLL_SUBMISSION": "10m",
+            "PUBLISHING_CIRCUIT_OPEN_FOR": "5s",
+            "PUBLISHING_SHUTDOWN_GRACE": "0s",
+            "PUBLISHING_START_RATE": "1/1s",
+        }
+    )
+    assert s.poll_build == timedelta(seconds=10)
+    assert s.shutdown_grace == timedelta(0)
+
+
+def test_the_simulator_setting_lifts_the_floors_against_a_loopback_simulator() -> None:
+    for url in (SIMULATOR_URL, "http://localhost:9/graphql", "http://[::1]:9/graphql"):
+        s = load_settings(
+            {
+                "PUBLISHING_EXPO_SIMULATOR": "true",
+                "PUBLISHING_EXPO_API_URL": url,
+                "PUBLISHING_POLL_BUILD": "500ms",
+                "PUBLISHING_POLL_SUBMISSION": "75ms",
+                "PUBLISHING_START_RATE": "5/300ms",
+                "PUBLISHING_CIRCUIT_OPEN_FOR": "200ms",
+            }
+        )
+        assert s.poll_build == timedelta(milliseconds=500)
+    # Still a floor: a simulator polled in a busy loop measures nothing.
+    with pytest.raises(SettingsError, match=r"^invalid setting PUBLISHING_POLL_BUILD='1ms': .*at least 10ms"):
+        load_settings(
+            {
+                "PUBLISHING_EXPO_SIMULATOR": "true",
+                "PUBLISHING_EXPO_API_URL": SIMULATOR_URL,
+                "PUBLISHING_POLL_BUILD": "1ms",
+            }
+        )
+
+
+@pytest.mark.parametrize(
+    "url", ["https://api.expo.dev/graphql", "http://10.0.0.8/graphql", "http://localhost.evil.dev/graphql"]
+)
+def test_the_simulator_setting_is_refused_unless_expo_is_on_loopback(url: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({"PUBLISHING_EXPO_SIMULATOR": "true", "PUBLISHING_EXPO_API_URL": url})
+    assert str(info.value).startswith("invalid setting PUBLISHING_EXPO_SIMULATOR='true': ")
+    assert "loopback" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["Bad_NS", "a,-b", "ns.with.dots", "x" * 64, "UPPER"])
+def test_namespaces_must_be_rfc1123_labels(value: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings({"PUBLISHING_NAMESPACES": value})
+    assert str(info.value).startswith(f"invalid setting PUBLISHING_NAMESPACES={value!r}: ")
+    assert "RFC 1123" in str(info.value)
+
+
+def test_lease_names_must_be_kubernetes_names() -> None:
+    with pytest.raises(SettingsError, match=r"^invalid setting PUBLISHING_LEASE_NAMESPACE='Ops_NS': "):
+        load_settings({"PUBLISHING_LEASE_NAMESPACE": "Ops_NS"})
+    with pytest.raises(SettingsError, match=r"^invalid setting PUBLISHING_LEASE_NAME='my lease': "):
+        load_settings({"PUBLISHING_LEASE_NAME": "my lease"})
+    assert load_settings({"PUBLISHING_LEASE_NAME": "publishing-operator.canary"}).lease_name
+
+
+def test_misspelled_settings_are_named_with_the_closest_known_one() -> None:
+    env = {
+        "PUBLISHING_STARTRATE": "5/60s",
+        "PUBLISHING_POLL_BULD": "30s",
+        "PUBLISHING_SOMETHING_ELSE": "x",
+        "PUBLISHING_START_RATE": "5/60s",
+        "OTHER": "1",
+    }
+    assert unknown_settings(env) == [
+        "unknown setting PUBLISHING_POLL_BULD ignored; did you mean PUBLISHING_POLL_BUILD?",
+        "unknown setting PUBLISHING_SOMETHING_ELSE ignored",
+        "unknown setting PUBLISHING_STARTRATE ignored; did you mean PUBLISHING_START_RATE?",
+    ]
+    load_settings(env)  # a warning, not a refusal: other tools may use the prefix

@@ -3,12 +3,14 @@
 kopf owns the watch stream and the login. Everything else goes through `KubeApi`, one httpx client
 with kopf's credentials: status writes (guarded by resourceVersion: a write is won, not just made),
 finalizer and label patches, Secret reads (the resource's own namespace only), Events, and the
-lists and deletes of history retention. On 401 it logs in again once (a rotated service-account
-token) and retries.
+lists and deletes of history retention. It logs in again (adapters/login: a rotated
+service-account token, an exec plugin run anew) when its credentials expire, and once on a 401
+before retrying the request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -16,12 +18,14 @@ import logging
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import kopf
 
+from publishing_operator.adapters.login import LoginError, same_tls_identity
 from publishing_operator.api import GROUP, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
@@ -88,9 +92,17 @@ class KubeApi:
         self,
         client: httpx.AsyncClient,
         relogin: Callable[[], kopf.ConnectionInfo | None] | None = None,
+        *,
+        info: kopf.ConnectionInfo | None = None,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._client = client
         self._relogin = relogin
+        self._info = info
+        self._timeout = timeout
+        self._transport = transport
+        self._retired: list[httpx.AsyncClient] = []  # replaced on a new client certificate; closed last
 
     @classmethod
     def from_connection_info(
@@ -102,37 +114,21 @@ class KubeApi:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> KubeApi:
         """Same server, credentials and TLS as kopf's own login."""
-        headers = {
-            "Accept": "application/json",
-            "User-Agent": "publishing-operator",
-            **info.as_http_headers(),
-        }
-        verify: ssl.SSLContext | bool = info.as_ssl_context() if info.server.startswith("https") else True
-        client = httpx.AsyncClient(
-            base_url=info.server.rstrip("/"),
-            headers=headers,
-            verify=verify,
-            timeout=timeout,
-            transport=transport,
-        )
-        return cls(client, relogin)
+        client = _client_for(info, timeout, transport)
+        return cls(client, relogin, info=info, timeout=timeout, transport=transport)
 
     def __repr__(self) -> str:  # the headers hold a token: show only where it points
         return f"KubeApi({str(self._client.base_url)!r})"
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for client in (*self._retired, self._client):
+            await client.aclose()
 
     # -- PublishingBuilds ------------------------------------------------------------------------
 
     async def get_publishing_build(self, namespace: str, name: str) -> Body | None:
         """The object as stored now; None when it is gone."""
-        try:
-            return await self._request("GET", _pb_path(namespace, name))
-        except KubeError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return await self._get_optional(_pb_path(namespace, name))
 
     async def patch_status(
         self, namespace: str, name: str, patch: Mapping[str, Any], *, resource_version: str | None = None
@@ -174,7 +170,12 @@ class KubeApi:
     # -- Secrets ---------------------------------------------------------------------------------
 
     async def read_secret(self, namespace: str, name: str) -> SecretData | None:
-        """The Secret's data in `namespace` (the resource's own); None when it does not exist."""
+        """The Secret's data in `namespace` (the resource's own); None when it does not exist.
+
+        The name is one path segment whatever it says: `/` and `%` are escaped, and "." or ".."
+        (which an HTTP client resolves as dot segments, climbing out of `secrets/`) name no Secret."""
+        if name in (".", "..") or not name:
+            return None
         path = f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets/{quote(name, safe='')}"
         try:
             body = await self._request("GET", path)
@@ -194,12 +195,7 @@ class KubeApi:
     # -- Leases (leader election) -------------------------------------------------------------------
 
     async def get_lease(self, namespace: str, name: str) -> Body | None:
-        try:
-            return await self._request("GET", _lease_path(namespace, name))
-        except KubeError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return await self._get_optional(_lease_path(namespace, name))
 
     async def create_lease(self, namespace: str, body: Mapping[str, Any]) -> Body:
         """409 when someone created it first."""
@@ -212,12 +208,7 @@ class KubeApi:
     # -- ConfigMaps (the release ledger, in the operator's own namespace) -------------------------
 
     async def get_config_map(self, namespace: str, name: str) -> Body | None:
-        try:
-            return await self._request("GET", _core_path(namespace, "configmaps", name))
-        except KubeError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return await self._get_optional(_core_path(namespace, "configmaps", name))
 
     async def create_config_map(self, namespace: str, body: Mapping[str, Any]) -> Body:
         return await self._request("POST", _core_path(namespace, "configmaps"), dict(body))
@@ -233,22 +224,55 @@ class KubeApi:
 
     # -- plumbing ----------------------------------------------------------------------------------
 
-    def _log_in_again(self) -> bool:
-        """Fresh credentials (e.g. the service-account token file was rotated); False if none."""
-        info = self._relogin() if self._relogin is not None else None
+    async def _get_optional(self, path: str) -> Body | None:
+        """GET; None for 404."""
+        try:
+            return await self._request("GET", path)
+        except KubeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def _log_in_again(self, why: str) -> bool:
+        """Fresh credentials (a rotated service-account token file, an exec plugin run again);
+        False if there are none (the request then fails as it did, and is retried later)."""
+        if self._relogin is None:
+            return False
+        try:
+            info = await asyncio.to_thread(self._relogin)  # an exec plugin may take seconds
+        except LoginError as exc:
+            log.warning("%s, and logging in again failed: %s", why, exc)
+            return False
         if info is None:
             return False
-        self._client.headers.update(info.as_http_headers())
-        log.info("Kubernetes API answered 401: logged in again with fresh credentials")
+        if self._info is not None and not same_tls_identity(self._info, info):
+            # A new client certificate needs a new TLS context: a new client (requests in flight
+            # on the old one finish; it is closed with this adapter).
+            self._retired.append(self._client)
+            self._client = _client_for(info, self._timeout, self._transport)
+        else:
+            self._client.headers.update(info.as_http_headers())
+        self._info = info
+        log.info("%s: logged in again with fresh credentials", why)
         return True
+
+    def _expired(self) -> bool:
+        expiration = self._info.expiration if self._info is not None else None
+        if expiration is None:
+            return False
+        if expiration.tzinfo is None:
+            expiration = expiration.replace(tzinfo=UTC)
+        return datetime.now(UTC) >= expiration
 
     async def _request(
         self, method: str, path: str, body: Any = None, content_type: str = "application/json"
     ) -> Body:
         headers = {"Content-Type": content_type} if body is not None else {}
+        if self._expired():
+            await self._log_in_again("Kubernetes credentials expired")
         try:
             response = await self._client.request(method, path, json=body, headers=headers)
-            if response.status_code == 401 and self._log_in_again():
+            if response.status_code == 401 and await self._log_in_again("Kubernetes API answered 401"):
                 response = await self._client.request(method, path, json=body, headers=headers)
         except httpx.HTTPError as exc:
             raise KubeError(f"{method} {path}: {type(exc).__name__}", 0) from None
@@ -263,8 +287,21 @@ class KubeApi:
             )
         if not response.content:
             return {}
-        result = response.json()
+        try:
+            result = response.json()
+        except ValueError:  # not JSON (a proxy's error page, a cut body): transient like a 5xx
+            raise KubeError(f"{method} {path}: a malformed answer (HTTP {response.status_code})", 0) from None
         return result if isinstance(result, dict) else {}
+
+
+def _client_for(
+    info: kopf.ConnectionInfo, timeout: float, transport: httpx.AsyncBaseTransport | None
+) -> httpx.AsyncClient:
+    headers = {"Accept": "application/json", "User-Agent": "publishing-operator", **info.as_http_headers()}
+    verify: ssl.SSLContext | bool = info.as_ssl_context() if info.server.startswith("https") else True
+    return httpx.AsyncClient(
+        base_url=info.server.rstrip("/"), headers=headers, verify=verify, timeout=timeout, transport=transport
+    )
 
 
 def _detail(exc: KubeError) -> str:

@@ -52,3 +52,8 @@ MSG_ANDROID_VERSION_CODE = "buildVersion must be an integer versionCode when pla
 MSG_BACKOFF_ORDER = "backoff.initial must not be longer than backoff.max"
 MSG_NO_DOTDOT = "must be a relative path without '..' segments"
 MSG_POSITIVE_DURATION = "must be longer than zero"
+# Ceilings on the durations a spec may ask for (the CRD's rules and the models).
+MAX_BACKOFF = "24h"  # spec.retry.backoff.max: a wait of more than a day between attempts is no retry
+MAX_TIMEOUT = "168h"  # spec.timeouts.build / submit: a week, queueing included
+MSG_MAX_BACKOFF = f"must be at most {MAX_BACKOFF}"
+MSG_MAX_TIMEOUT = f"must be at most {MAX_TIMEOUT}"

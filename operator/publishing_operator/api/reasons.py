@@ -137,7 +137,10 @@ REASONS: dict[Reason, ReasonInfo] = {
         "The archive source breaks the operator's archive source policy (PUBLISHING_ARCHIVE_* settings).",
     ),
     Reason.VALIDATED: ReasonInfo(
-        COND_CREDENTIALS, _T, "Every referenced Secret exists and holds well-formed credentials."
+        COND_CREDENTIALS,
+        _T,
+        "Every referenced Secret exists and holds well-formed credentials; Expo accepts or refuses the "
+        "token at the first EAS call.",
     ),
     Reason.SECRET_NOT_FOUND: ReasonInfo(
         COND_CREDENTIALS, _F, "A referenced Secret does not exist in the resource's namespace."

@@ -16,8 +16,12 @@ from publishing_operator.api.names import (
     ASC_APP_ID_PATTERN,
     BUILD_VERSION_PATTERN,
     GIT_REF_PATTERN,
+    MAX_BACKOFF,
+    MAX_TIMEOUT,
     MSG_ANDROID_VERSION_CODE,
     MSG_BACKOFF_ORDER,
+    MSG_MAX_BACKOFF,
+    MSG_MAX_TIMEOUT,
     MSG_NO_DOTDOT,
     MSG_ONE_SOURCE,
     MSG_ONE_SUBMIT,
@@ -33,7 +37,7 @@ from publishing_operator.api.names import (
     URL_PATTERN,
     UUID_PATTERN,
 )
-from publishing_operator.durations import parse_duration
+from publishing_operator.durations import duration_nanoseconds, parse_duration
 
 # ---------------------------------------------------------------------------------------------------
 # Spec
@@ -160,18 +164,33 @@ class SubmitSpec(ApiModel):
 
 
 def _positive(value: str) -> str:
-    if parse_duration(value) <= timedelta(0):
+    if duration_nanoseconds(value) <= 0:
         raise ValueError(MSG_POSITIVE_DURATION)
     return value
 
 
+def _at_most(limit: str, message: str) -> AfterValidator:
+    """A duration no longer than `limit` (the CRD has the same rule): waits a user can defend, and
+    dates computed from them that cannot overflow."""
+    ceiling = duration_nanoseconds(limit)
+
+    def check(value: str) -> str:
+        if duration_nanoseconds(value) > ceiling:
+            raise ValueError(message)
+        return value
+
+    return AfterValidator(check)
+
+
 PositiveDuration = Annotated[Duration, AfterValidator(_positive)]
+BackoffLimit = Annotated[PositiveDuration, _at_most(MAX_BACKOFF, MSG_MAX_BACKOFF)]
+TimeoutDuration = Annotated[PositiveDuration, _at_most(MAX_TIMEOUT, MSG_MAX_TIMEOUT)]
 
 
 class Backoff(ApiModel):
     initial: PositiveDuration = "2s"
     factor: float = Field(2, ge=1, le=10)
-    max: PositiveDuration = "10m"
+    max: BackoffLimit = "10m"
 
     @model_validator(mode="after")
     def _ordered(self) -> Backoff:
@@ -188,11 +207,15 @@ class Backoff(ApiModel):
         return parse_duration(self.max)
 
     def delay(self, failures: int) -> timedelta:
-        """The wait after the `failures`-th failed attempt (1 → initial, 2 → initial*factor, capped)."""
+        """The wait after the `failures`-th failed attempt (1 → initial, 2 → initial*factor, capped).
+
+        Never more than MAX_BACKOFF, even for a spec that bypassed validation (an older CRD, a
+        hand-built model): a date computed from it cannot overflow."""
+        ceiling = min(self.max_delay, parse_duration(MAX_BACKOFF)).total_seconds()
         seconds = backoff.exponential(
             failures,
-            initial=self.initial_delay.total_seconds(),
-            cap=self.max_delay.total_seconds(),
+            initial=min(self.initial_delay.total_seconds(), ceiling),
+            cap=ceiling,
             factor=self.factor,
         )
         return timedelta(seconds=seconds)
@@ -204,8 +227,8 @@ class RetrySpec(ApiModel):
 
 
 class Timeouts(ApiModel):
-    build: PositiveDuration = "2h"
-    submit: PositiveDuration = "1h"
+    build: TimeoutDuration = "2h"
+    submit: TimeoutDuration = "1h"
 
     @property
     def build_timeout(self) -> timedelta:

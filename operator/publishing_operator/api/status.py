@@ -44,6 +44,7 @@ class BuildStatus(ApiModel):
     id: ShortText | None = None
     request_key: ShortText | None = None
     requested_at: Timestamp | None = None
+    claimed_by: ShortText | None = None
     receipt_id: ShortText | None = None
     status: ShortText | None = None
     url: UrlText | None = None
@@ -62,6 +63,7 @@ class SubmissionStatus(ApiModel):
     id: ShortText | None = None
     request_key: ShortText | None = None
     requested_at: Timestamp | None = None
+    claimed_by: ShortText | None = None
     status: ShortText | None = None
     url: UrlText | None = None
     error_code: ShortText | None = None
@@ -94,6 +96,9 @@ class PublishingBuildStatus(ApiModel):
     history: list[HistoryEntry] = Field(default_factory=list, max_length=HISTORY_LIMIT)
     message: LongText | None = None
     retry_request: ShortText | None = None
+    # spec.cancel as of this generation is spent: it ended a run, or a manual retry started a new
+    # run after it. Only spec.cancel: true at a newer generation cancels again.
+    cancel_handled_generation: int | None = Field(None, ge=0)
 
     def condition(self, type_: str) -> Condition | None:
         """The condition of that type, if present."""

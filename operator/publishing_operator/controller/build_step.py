@@ -2,7 +2,8 @@
 that follow the EAS queue.
 
 Three ways into START_BUILD (a claimed request key, no build id yet):
-- this process just won the claim and knows nothing was sent for it (`worker.fresh_key`): create;
+- this process claimed the key (`claimedBy`) and knows nothing was sent for it (`worker.fresh_key`):
+  create;
 - a GitHub build request was accepted (`build.receiptId`): the receipt names the build;
 - anything else (a restart, an ambiguous failure, a second operator): find out what happened to
   the key before anything new is created (`resolve`).
@@ -31,7 +32,7 @@ async def start_build(sc: StepContext) -> float:
     assert build_status is not None and build_status.request_key is not None
     if build_status.receipt_id:
         return await follow_receipt(sc)
-    if sc.worker.fresh_key == build_status.request_key:
+    if sc.holds_unsent_claim("build"):
         return await create(sc)
     return await resolve(sc)
 
@@ -171,12 +172,12 @@ async def resolve(sc: StepContext) -> float:
         transition = lc.on_claimed(
             sc.status, "build", "no build exists for the previous request", sc.lc_ctx()
         )
-        await sc.commit(transition)
         assert transition.status.build is not None and transition.status.build.request_key is not None
         new = transition.status.build.request_key
+        sc.worker.fresh_key = new  # before the write: if its answer is lost, the claim is still known ours
+        await sc.commit(transition)
         sc.ctx.limiter.forget(old)  # the same start slot, under its new key
         sc.ctx.limiter.restore([new], [(new, now.timestamp())])
-        sc.worker.fresh_key = new
         return 0
     deadline = (build_status.requested_at or now) + sc.ctx.settings.start_confirm_timeout
     if now < deadline:
@@ -250,6 +251,7 @@ def _other_requests(sc: StepContext) -> tuple[int, set[str]]:
     """Other live resources building the same app, platform, profile and ref: how many have a
     request whose build is not known yet, and the build ids the others own."""
     mine = _github_tuple(sc.spec)
+    unsent = sc.ctx.unsent_keys()  # claimed by this process, nothing sent: cannot have built anything
     open_requests, ids = 0, set()
     for body in sc.ctx.live_objects():
         if body.get("metadata", {}).get("uid") == sc.worker.uid:
@@ -266,6 +268,8 @@ def _other_requests(sc: StepContext) -> tuple[int, set[str]]:
         if other.build.id:
             ids.add(other.build.id)
         elif other.build.request_key and other.phase is Phase.BUILDING:
+            if other.build.request_key in unsent and other.build.claimed_by == sc.ctx.identity:
+                continue
             open_requests += 1
     return open_requests, ids
 
@@ -283,9 +287,9 @@ async def poll_build(sc: StepContext) -> float:
     build = await sc.client.poll_build(sc.status.build.id)  # coalesced with the token's other builds
     sc.ctx.circuit.record_success()
     transition = lc.on_build_observed(sc.spec, sc.status, observation(build), sc.lc_ctx())
-    await sc.commit(transition)
     if transition.status.phase is Phase.SUBMITTING and transition.status.submission:
-        sc.worker.fresh_key = transition.status.submission.request_key  # claimed and won just now
+        sc.worker.fresh_key = transition.status.submission.request_key  # claimed by this write
+    await sc.commit(transition)
     await stamp(sc, build)
     if transition.status.phase is not Phase.BUILDING:
         return 0

@@ -149,7 +149,7 @@ async def invalid_spec(
 
 async def manual_retry(sc: StepContext, request: str) -> float:
     """`publishing.dev/retry` changed: the lifecycle decides whether it starts a fresh attempt budget."""
-    await sc.commit(lc.on_manual_retry(sc.status, request, sc.lc_ctx()))
+    await sc.commit(lc.on_manual_retry(sc.spec, sc.status, request, sc.lc_ctx()))
     return 0
 
 

@@ -31,6 +31,7 @@ async def apply(
             worker.namespace, worker.name, patch, resource_version=rv or None
         )
         worker.wrote(updated)
+        ctx.health.note_write(updated)
         rv = resource_version(updated)
         ctx.metrics.status_changed(worker.body, before, transition.status)
     for event in transition.events:
@@ -75,6 +76,7 @@ async def ensure_finalizer(ctx: OperatorContext, worker: Worker, rv: str) -> str
     guarded = [{"op": "test", "path": "/metadata/resourceVersion", "value": rv}, *ops] if rv else ops
     updated = await ctx.kube.patch_metadata(worker.namespace, worker.name, guarded)
     worker.wrote(updated)
+    ctx.health.note_write(updated)
     return resource_version(updated)
 
 
@@ -92,6 +94,7 @@ async def patch_metadata(ctx: OperatorContext, worker: Worker, ops: list[dict[st
             return  # already gone
         raise
     worker.wrote(updated)
+    ctx.health.note_write(updated)
 
 
 def finalizer_removal_ops(body: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +17,7 @@ from publishing_operator.clock import utc_now
 from publishing_operator.controller.ledger import ReleaseLedger
 from publishing_operator.controller.secrets import CredentialResolver
 from publishing_operator.expo.clients import ExpoClientFactory
+from publishing_operator.health import Health
 from publishing_operator.limiter import StartLimiter
 from publishing_operator.metrics import Metrics
 from publishing_operator.settings import Settings
@@ -35,6 +38,15 @@ def no_objects() -> list[Mapping[str, Any]]:
     return []
 
 
+def no_keys() -> set[str]:
+    return set()
+
+
+def new_identity() -> str:
+    """This operator process, in Lease holders and request-key claims: unique per start."""
+    return f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+
+
 @dataclass
 class OperatorContext:
     settings: Settings
@@ -45,6 +57,7 @@ class OperatorContext:
     expo: ExpoClientFactory
     credentials: CredentialResolver
     metrics: Metrics = field(default_factory=Metrics)
+    health: Health = field(default_factory=Health)
     retention: Retention = field(default_factory=NoRetention)
     clock: Callable[[], datetime] = utc_now
     # What already shipped (controller/ledger.py); None: no guard (tests of other things).
@@ -52,6 +65,9 @@ class OperatorContext:
     # The live resources this process works on (the worker pool's copies): the exactly-once start
     # asks which other resources of the same app and git ref have a GitHub build request open.
     live_objects: Callable[[], list[Mapping[str, Any]]] = no_objects
+    # The request keys this process claimed and knows it sent no create for (its workers' memory).
+    unsent_keys: Callable[[], set[str]] = no_keys
+    identity: str = field(default_factory=new_identity)
     # At most one GitHub build request per app, platform, profile and ref between its create call
     # and its persisted receipt: what makes an un-stamped build attributable after a crash.
     github_locks: dict[tuple[str, ...], asyncio.Lock] = field(default_factory=dict)

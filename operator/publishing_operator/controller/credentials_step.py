@@ -68,13 +68,11 @@ async def unless_unauthorized(sc: StepContext, handler: Handler) -> float | None
 def _holds_unsent_claim(sc: StepContext) -> bool:
     """This process claimed the current request key and knows no create was sent for it (a create
     refused outright keeps the claim fresh; an ambiguous one does not)."""
-    fresh = sc.worker.fresh_key
-    build, submission = sc.status.build, sc.status.submission
-    if fresh is None:
-        return False
-    if build is not None and fresh == build.request_key:
-        return not build.id and not build.receipt_id
-    return submission is not None and fresh == submission.request_key and not submission.id
+    build = sc.status.build
+    if build is not None and build.request_key == sc.worker.fresh_key:
+        return sc.holds_unsent_claim("build") and not build.id and not build.receipt_id
+    submission = sc.status.submission
+    return sc.holds_unsent_claim("submission") and submission is not None and not submission.id
 
 
 RECHECK_INITIAL = timedelta(seconds=5)

@@ -18,9 +18,7 @@ import contextlib
 import logging
 import os
 import random
-import socket
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,10 +44,6 @@ def own_namespace() -> str:
     with contextlib.suppress(OSError), open(SERVICE_ACCOUNT_NAMESPACE, encoding="utf-8") as handle:
         return handle.read().strip() or "default"
     return "default"
-
-
-def new_identity() -> str:
-    return f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
 
 
 def _micro_time(moment: datetime) -> str:
@@ -217,7 +211,7 @@ def start_leader_election(ctx: OperatorContext, pool: WorkerPool) -> Leadership:
         ctx.kube,
         namespace=config.lease_namespace or own_namespace(),
         name=config.lease_name,
-        identity=new_identity(),
+        identity=ctx.identity,
         on_started_leading=lambda: lead(ctx, pool),
         on_stopped_leading=lambda: stand_by(ctx, pool),
     )

@@ -45,17 +45,22 @@ class WorkerPool:
     def __len__(self) -> int:
         return len(self.workers)
 
+    def unsent_keys(self) -> set[str]:
+        """Request keys claimed by this process with no create sent yet."""
+        return {worker.fresh_key for worker in self.workers.values() if worker.fresh_key}
+
     def live_objects(self) -> list[Mapping[str, Any]]:
         """The newest copy of every resource being worked on."""
         return [worker.body for worker in self.workers.values()]
 
     def observe(self, body: Mapping[str, Any]) -> None:
         """A watch event: refresh the worker's copy of the object, or start a worker if needed."""
+        self.ctx.health.note_watch_event(body)
         uid = str(body.get("metadata", {}).get("uid", ""))
         if not uid:
             return
         status = status_of(body)  # parsed once per event: the hot path of a busy cluster
-        self.ctx.metrics.phases.set(uid, status.phase)
+        self.ctx.metrics.phases.observe(body, status)
         worker = self.workers.get(uid)
         if worker is not None:
             worker.update(body)
@@ -70,6 +75,7 @@ class WorkerPool:
         """The object is gone from the API."""
         uid = str(body.get("metadata", {}).get("uid", ""))
         self.ctx.metrics.phases.discard(uid)
+        self.ctx.health.forget(uid)
         self._own_writes.pop(uid, None)
         worker = self.workers.pop(uid, None)
         if worker is not None:
@@ -134,7 +140,8 @@ class WorkerPool:
                 async with self._steps:
                     if self.stopping:
                         break
-                    delay = await step(self.ctx, worker)
+                    with self.ctx.health.step():
+                        delay = await step(self.ctx, worker)
                 if delay is None:
                     if worker.wake.is_set():
                         continue  # something changed while we worked: look again before leaving

@@ -49,9 +49,11 @@ async def acquire_slot(sc: StepContext) -> float:
     # The request key is written (and the write won) before EAS is called: crash-safe and no
     # other process can have written it at the same time.
     transition = lc.on_slot_granted(sc.spec, sc.status, sc.lc_ctx(now))
-    await sc.commit(transition)
     assert transition.status.build is not None
+    # Remembered before the write: if the write is applied but its answer lost, the status still
+    # says the claim is this process's (claimedBy), and this process knows it sent nothing.
     sc.worker.fresh_key = transition.status.build.request_key
+    await sc.commit(transition)
     return 0
 
 

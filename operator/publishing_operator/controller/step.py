@@ -21,7 +21,7 @@ from publishing_operator.controller import (
 )
 from publishing_operator.controller.context import OperatorContext
 from publishing_operator.controller.step_context import Handler, StepContext
-from publishing_operator.controller.worker import Worker, resource_version, status_of
+from publishing_operator.controller.worker import Worker, generation_of, resource_version, status_of
 from publishing_operator.expo.errors import ExpoError
 from publishing_operator.metrics import RetryReason, Stage
 
@@ -96,20 +96,32 @@ async def _step(ctx: OperatorContext, worker: Worker) -> float | None:
     if retry is not None and retry != status.retry_request:
         return await cancel_step.manual_retry(sc, retry)
 
-    next_step = lc.next_step(spec, status, sc.now())
+    generation = generation_of(body)
+    next_step = lc.next_step(spec, status, sc.now(), generation=generation)
     worker.waiting_for_slot = next_step is lc.Step.ACQUIRE_SLOT
     if next_step in EXPO_STEPS:
         sc.credentials = await credentials_step.ensure_credentials(sc)
         if sc.credentials is None:
-            return credentials_step.recheck_after(worker)
-        return await credentials_step.unless_unauthorized(sc, HANDLERS[next_step])
-    return await HANDLERS[next_step](sc)
+            delay: float | None = credentials_step.recheck_after(worker)
+        else:
+            delay = await credentials_step.unless_unauthorized(sc, HANDLERS[next_step])
+    else:
+        delay = await HANDLERS[next_step](sc)
+    if lc.observed_generation_lags(sc.status, generation):
+        # The spec changed (spec.cancel) and this step wrote nothing about it (a finished
+        # resource, a backoff): acknowledge it, or kstatus tools report "progressing" for ever.
+        await sc.commit(lc.on_spec_observed(spec, sc.status, sc.lc_ctx()))
+    return delay
 
 
 async def _conflict(ctx: OperatorContext, worker: Worker) -> float:
     """Someone wrote the object since this step read it: read it again and redo the step."""
     worker.transient_failures += 1
-    fresh = await ctx.kube.get_publishing_build(worker.namespace, worker.name)
+    try:
+        fresh = await ctx.kube.get_publishing_build(worker.namespace, worker.name)
+    except KubeError as exc:  # the re-read failed too: back off like any API trouble, never die
+        ctx.metrics.retry(Stage.API, RetryReason.KUBERNETES_ERROR)
+        return await _transient(ctx, worker, f"Kubernetes API: {exc}", tell_user=False)
     if fresh is not None:
         worker.body = dict(fresh)
     if worker.transient_failures <= QUICK_CONFLICT_RETRIES:

@@ -39,6 +39,18 @@ class StepContext:
             uid=self.worker.uid,
             generation=generation if isinstance(generation, int) else None,
             now=now or self.now(),
+            claimant=self.ctx.identity,
+        )
+
+    def holds_unsent_claim(self, stage: str) -> bool:
+        """This process claimed the current request key of `stage` (the status says so, even if the
+        answer to the claim write was lost) and knows it sent no create for it."""
+        target = self.status.build if stage == "build" else self.status.submission
+        return (
+            target is not None
+            and target.request_key is not None
+            and target.request_key == self.worker.fresh_key
+            and target.claimed_by == self.ctx.identity
         )
 
     async def commit(self, transition: lc.Transition) -> None:

@@ -17,9 +17,9 @@ async def claim_submission(sc: StepContext) -> float:
     """A submission retry is due: claim a new request key (a won write), then create right away."""
     attempt = sc.status.attempt or 1
     transition = lc.on_claimed(sc.status, "submission", f"submission attempt {attempt}", sc.lc_ctx())
-    await sc.commit(transition)
     assert transition.status.submission is not None
-    sc.worker.fresh_key = transition.status.submission.request_key
+    sc.worker.fresh_key = transition.status.submission.request_key  # ours even if the answer is lost
+    await sc.commit(transition)
     return 0
 
 
@@ -31,7 +31,7 @@ async def start_submission(sc: StepContext) -> float:
     submission_status = sc.status.submission
     assert submission_status is not None and submission_status.request_key is not None
     build_id = sc.status.build.id
-    if sc.worker.fresh_key != submission_status.request_key:
+    if not sc.holds_unsent_claim("submission"):
         live = [
             s for s in await sc.client.build_submissions(build_id) if s.status.value not in SUBMISSION_DEAD
         ]

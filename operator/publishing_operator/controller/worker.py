@@ -47,7 +47,8 @@ def resource_version(body: Mapping[str, Any]) -> str:
 
 
 def needs_work(body: Mapping[str, Any], status: PublishingBuildStatus) -> bool:
-    """Does this object need a worker? Finished objects only for labels, finalizers or a retry."""
+    """Does this object need a worker? Finished objects only for labels, finalizers, a retry, or a
+    spec change to acknowledge (observedGeneration follows generation on every resource)."""
     meta = body.get("metadata", {})
     finalizers = meta.get("finalizers") or []
     if meta.get("deletionTimestamp"):
@@ -60,7 +61,13 @@ def needs_work(body: Mapping[str, Any], status: PublishingBuildStatus) -> bool:
         FINALIZER in finalizers
         or label != lc.result_label(status.phase)
         or (retry is not None and retry != status.retry_request)
+        or lc.observed_generation_lags(status, generation_of(body))
     )
+
+
+def generation_of(body: Mapping[str, Any]) -> int | None:
+    generation = body.get("metadata", {}).get("generation")
+    return generation if isinstance(generation, int) else None
 
 
 class Worker:

@@ -95,6 +95,7 @@ class ExpoClient:
         )
         t = self._transport
         self._execute, self._model, self._dig, self._report = t.execute, t.model, t.dig, t.report
+        self._items = t.items
         self._retry, self._sleep, self._clock, self._rng = t.retry, t.sleep, t.clock, t.rng
         self._upload_timeout = upload_timeout
         self._archive_policy = archive_policy or ArchivePolicy()  # the secure defaults
@@ -182,7 +183,7 @@ class ExpoClient:
         )
         builds = [
             self._model(operations.APP_BUILDS, Build, item)
-            for item in self._dig(operations.APP_BUILDS, data, "app", "byId", "builds")
+            for item in self._items(operations.APP_BUILDS, data, "app", "byId", "builds")
         ]
         return sorted(builds, key=lambda build: build.createdAt, reverse=True)
 
@@ -212,8 +213,15 @@ class ExpoClient:
         }
         if base_directory:
             build_input["baseDirectory"] = base_directory
-        data = await self._execute(operations.CREATE_GITHUB_BUILD, {"buildInput": build_input})
-        return str(self._dig(operations.CREATE_GITHUB_BUILD, data, "githubApp", "createGitHubBuild", "id"))
+        op = operations.CREATE_GITHUB_BUILD
+        data = await self._execute(op, {"buildInput": build_input})
+        receipt_id = self._dig(op, data, "githubApp", "createGitHubBuild", "id")
+        if not isinstance(receipt_id, str) or not receipt_id or len(receipt_id) > 256:
+            # Expo accepted something: the build may exist, so the outcome is unknown.
+            raise make_error(
+                ErrorKind.UNKNOWN, "Expo answered without a receipt id", operation=op.name, ambiguous=True
+            )
+        return receipt_id
 
     async def github_build_from_receipt(self, receipt_id: str) -> str | None:
         """The build a GitHub build request created, once Expo has: its id; None while the request is
@@ -337,8 +345,9 @@ class ExpoClient:
             else (operations.CREATE_ANDROID_BUILD, "createAndroidBuild")
         )
         data = await self._execute(op, variables)
-        deprecation = self._dig(op, data, "build", field).get("deprecationInfo")
-        if deprecation:
+        created = self._dig(op, data, "build", field)
+        deprecation = created.get("deprecationInfo") if isinstance(created, dict) else None
+        if isinstance(deprecation, dict):
             logger.warning(
                 "Expo deprecation notice (%s): %s", deprecation.get("type"), deprecation.get("message")
             )
@@ -413,9 +422,8 @@ class ExpoClient:
     async def build_submissions(self, build_id: str) -> list[Submission]:
         op = operations.BUILD_SUBMISSIONS
         data = await self._execute(op, {"buildId": build_id})
-        return [
-            self._model(op, Submission, item) for item in self._dig(op, data, "builds", "byId", "submissions")
-        ]
+        listed = self._items(op, data, "builds", "byId", "submissions")
+        return [self._model(op, Submission, item) for item in listed]
 
 
 def _check_key(request_key: str) -> None:

@@ -6,11 +6,21 @@ Field names follow Expo's GraphQL names (camelCase) so the raw JSON validates st
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, computed_field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 
 from publishing_operator.api import Platform, Workflow
 
@@ -37,7 +47,29 @@ __all__ = [
 DASHBOARD = "https://expo.dev"
 
 
-class EasBuildState(StrEnum):
+# A state name Expo may add after this operator was written: followed as unknown, not refused.
+_STATE_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
+
+
+class _OpenStates(StrEnum):
+    """An Expo state enum that also holds states this operator does not know yet (a new EAS build
+    status must not stop every resource that meets it): `known` tells them apart."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if not isinstance(value, str) or not _STATE_NAME.match(value):
+            return None
+        unknown = str.__new__(cls, value)
+        unknown._name_ = value
+        unknown._value_ = value
+        return unknown
+
+    @property
+    def known(self) -> bool:
+        return self._value_ in type(self)._value2member_map_
+
+
+class EasBuildState(_OpenStates):
     NEW = "NEW"
     IN_QUEUE = "IN_QUEUE"
     IN_PROGRESS = "IN_PROGRESS"
@@ -47,7 +79,7 @@ class EasBuildState(StrEnum):
     CANCELED = "CANCELED"
 
 
-class EasSubmissionState(StrEnum):
+class EasSubmissionState(_OpenStates):
     AWAITING_BUILD = "AWAITING_BUILD"
     IN_QUEUE = "IN_QUEUE"
     IN_PROGRESS = "IN_PROGRESS"
@@ -63,6 +95,33 @@ class BackgroundJobState(StrEnum):
     FAILURE = "FAILURE"
 
 
+def _truncated(limit: int) -> BeforeValidator:
+    """Expo's free text (error messages, codes) cut to what the resource's status can hold."""
+
+    def cut(value: Any) -> Any:
+        return value[: limit - 1] + "\u2026" if isinstance(value, str) and len(value) > limit else value
+
+    return BeforeValidator(cut)
+
+
+def _dropped_beyond(limit: int) -> BeforeValidator:
+    """A URL longer than the status can hold is left out rather than cut (a cut URL is a wrong one)."""
+    return BeforeValidator(lambda value: None if isinstance(value, str) and len(value) > limit else value)
+
+
+def _non_negative(value: Any) -> Any:
+    """A negative queue position or wait is no information: left out."""
+    return None if isinstance(value, int) and not isinstance(value, bool) and value < 0 else value
+
+
+# Bounds of the status fields these values go to (api/status.py), so no status write is refused.
+Message = Annotated[str, _truncated(2000)]
+Code = Annotated[str, _truncated(200)]
+Url = Annotated[str | None, _dropped_beyond(2048)]
+Identifier = Annotated[str, Field(min_length=1, max_length=200)]
+Count = Annotated[int | None, BeforeValidator(_non_negative)]
+
+
 def _platform(value: Any) -> Any:
     # Expo's AppPlatform is IOS/ANDROID; the operator speaks ios/android.
     return value.lower() if isinstance(value, str) else value
@@ -74,12 +133,12 @@ class _ExpoModel(BaseModel):
 
 class Account(_ExpoModel):
     id: str | None = None
-    name: str
+    name: Identifier
 
 
 class AppRef(_ExpoModel):
     id: str
-    slug: str
+    slug: Identifier
     ownerAccount: Account
 
 
@@ -97,30 +156,30 @@ class Actor(_ExpoModel):
 
 
 class BuildArtifacts(_ExpoModel):
-    buildUrl: str | None = None
-    applicationArchiveUrl: str | None = None
+    buildUrl: Url = None
+    applicationArchiveUrl: Url = None
 
 
 class BuildError(_ExpoModel):
-    errorCode: str
-    message: str
+    errorCode: Code
+    message: Message
 
 
 class SubmissionError(_ExpoModel):
-    errorCode: str | None = None
-    message: str | None = None
+    errorCode: Code | None = None
+    message: Message | None = None
 
 
 class Build(_ExpoModel):
-    id: str
+    id: Identifier
     status: EasBuildState
     platform: Platform
     buildProfile: str | None = None
     message: str | None = None
     gitRef: str | None = None
     gitCommitHash: str | None = None
-    queuePosition: int | None = None
-    estimatedWaitTimeLeftSeconds: int | None = None
+    queuePosition: Count = None
+    estimatedWaitTimeLeftSeconds: Count = None
     artifacts: BuildArtifacts | None = None
     error: BuildError | None = None
     createdAt: datetime
@@ -142,7 +201,7 @@ class Build(_ExpoModel):
 
 
 class Submission(_ExpoModel):
-    id: str
+    id: Identifier
     status: EasSubmissionState
     platform: Platform
     error: SubmissionError | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -92,21 +93,57 @@ def _graphql_url(api_url: str) -> str:
     return api_url
 
 
+MAX_ANSWER_BYTES = 16 * 2**20  # a GraphQL answer larger than this is refused, not read into memory
+MESSAGE_SHOWN = 500  # characters of an error message from Expo kept (they end up in status.message)
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> bytes | None:
+    """The body, or None as soon as it grows beyond `limit` bytes (what is left is not read)."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _text(value: Any, limit: int = 200) -> str | None:
+    """A string field of an error from Expo, on one line and bounded; None when it is not a string."""
+    if not isinstance(value, str) or not value:
+        return None
+    line = " ".join(value.split())
+    return line if len(line) <= limit else line[: limit - 1] + "\u2026"
+
+
+# The longest Retry-After honoured: an absurd one ("1e309", a date in the year 9999) must not park a
+# resource for ever. Beyond it the wait is this long, and the step tries again.
+MAX_RETRY_AFTER = 3600.0
+
+
 def _retry_after(value: str | None, now: Callable[[], datetime]) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), within [0, MAX_RETRY_AFTER];
+    None when there is none or it is not a number or a date."""
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now()).total_seconds()
+    if math.isnan(seconds):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now()).total_seconds())
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
 class GraphQLTransport:
@@ -171,22 +208,38 @@ class GraphQLTransport:
         status: int | None = None
         request_id: str | None = None
         try:
+            request = self._http.build_request(
+                "POST",
+                self.url,
+                json={"query": op.document, "variables": dict(variables), "operationName": op.name},
+                headers={
+                    "authorization": f"Bearer {self._token.get_secret_value()}",
+                    "accept": "application/json",
+                    "user-agent": f"publishing-operator/{__version__}",
+                },
+                timeout=self._timeout,
+            )
             try:
-                response = await self._http.post(
-                    self.url,
-                    json={"query": op.document, "variables": dict(variables), "operationName": op.name},
-                    headers={
-                        "authorization": f"Bearer {self._token.get_secret_value()}",
-                        "accept": "application/json",
-                        "user-agent": f"publishing-operator/{__version__}",
-                    },
-                    timeout=self._timeout,
-                )
+                response = await self._http.send(request, stream=True)
+                try:
+                    content = await _read_capped(response, MAX_ANSWER_BYTES)
+                finally:
+                    await response.aclose()
             except httpx.TransportError as exc:
                 raise self._transport_error(op, exc) from None
             status = response.status_code
-            request_id = response.headers.get("expo-request-id") or response.headers.get("x-request-id")
-            data, field_errors = self._parse(op, response, request_id)
+            headers = response.headers
+            request_id = _text(headers.get("expo-request-id") or headers.get("x-request-id"))
+            if content is None:
+                raise make_error(
+                    ErrorKind.UNKNOWN,
+                    f"Expo's answer is larger than {MAX_ANSWER_BYTES // 2**20} MiB",
+                    operation=op.name,
+                    request_id=request_id,
+                    http_status=status,
+                    ambiguous=not op.idempotent,
+                )
+            data, field_errors = self._parse(op, response, content, request_id)
         except ExpoError as exc:
             self.report(
                 op, started, exc.kind.value.lower(), status, exc.request_id or request_id, attempt, exc
@@ -207,15 +260,15 @@ class GraphQLTransport:
         )
 
     def _parse(
-        self, op: Operation, response: httpx.Response, request_id: str | None
+        self, op: Operation, response: httpx.Response, content: bytes, request_id: str | None
     ) -> tuple[dict[str, Any], dict[str, ExpoError]]:
         status = response.status_code
         retry_after = _retry_after(response.headers.get("retry-after"), lambda: datetime.now(UTC))
         # A 5xx may come after Expo applied a mutation; 429 is refused up front.
         ambiguous = not op.idempotent and status >= 500
         try:
-            body = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = json.loads(content) if content else None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             body = None
         errors = body.get("errors") if isinstance(body, dict) else None
         partial_data = body.get("data") if isinstance(body, dict) else None
@@ -227,14 +280,14 @@ class GraphQLTransport:
             first: dict[str, Any] = errors[0] if isinstance(errors[0], dict) else {}
             raw_ext = first.get("extensions")
             ext: dict[str, Any] = raw_ext if isinstance(raw_ext, dict) else {}
-            code = ext.get("errorCode") or ext.get("code")
+            code = _text(ext.get("errorCode")) or _text(ext.get("code"))
             kind = classify_graphql_error(
                 error_code=code,
-                error_type=ext.get("errorType"),
-                is_transient=bool(ext.get("isTransient")),
+                error_type=_text(ext.get("errorType")),
+                is_transient=ext.get("isTransient") is True,
                 http_status=status if status >= 400 else None,
             )
-            message = str(first.get("message") or "Expo returned an error")
+            message = _text(first.get("message"), MESSAGE_SHOWN) or "Expo returned an error"
             if code == "GRAPHQL_VALIDATION_FAILED" or message.startswith("Cannot query field"):
                 message = f"Expo rejected the request document (API changed?): {message}"
             raise make_error(
@@ -242,7 +295,7 @@ class GraphQLTransport:
                 message,
                 operation=op.name,
                 error_code=code,
-                request_id=ext.get("requestId") or request_id,
+                request_id=_text(ext.get("requestId")) or request_id,
                 retry_after=retry_after if kind is ErrorKind.TRANSIENT else None,
                 http_status=status,
                 ambiguous=ambiguous and kind is ErrorKind.TRANSIENT,
@@ -282,21 +335,21 @@ class GraphQLTransport:
             if not (isinstance(path, list) and path and isinstance(path[0], str)):
                 return None
             ext = error.get("extensions") if isinstance(error.get("extensions"), dict) else {}
-            code = ext.get("errorCode") or ext.get("code")
+            code = _text(ext.get("errorCode")) or _text(ext.get("code"))
             kind = classify_graphql_error(
                 error_code=code,
-                error_type=ext.get("errorType"),
-                is_transient=bool(ext.get("isTransient")),
+                error_type=_text(ext.get("errorType")),
+                is_transient=ext.get("isTransient") is True,
                 http_status=None,
             )
             out.setdefault(
-                path[0],
+                path[0][:200],
                 make_error(
                     kind,
-                    str(error.get("message") or "Expo returned an error"),
+                    _text(error.get("message"), MESSAGE_SHOWN) or "Expo returned an error",
                     operation=op.name,
                     error_code=code,
-                    request_id=ext.get("requestId") or request_id,
+                    request_id=_text(ext.get("requestId")) or request_id,
                     http_status=status,
                 ),
             )
@@ -338,25 +391,46 @@ class GraphQLTransport:
 
     @staticmethod
     def dig(op: Operation, data: Any, *path: str) -> Any:
-        try:
-            for key in path:
-                data = data[key]
-        except (TypeError, KeyError) as exc:
-            raise make_error(
-                ErrorKind.UNKNOWN,
-                f"Expo answered in an unexpected shape: {type(exc).__name__}",
-                operation=op.name,
-            ) from None
+        """`data[path...]`; a missing step is an UNKNOWN error that names it."""
+        for depth, key in enumerate(path):
+            if not isinstance(data, dict) or key not in data:
+                where = ".".join(path[: depth + 1])
+                raise make_error(
+                    ErrorKind.UNKNOWN,
+                    f"Expo answered in an unexpected shape: no {where}",
+                    operation=op.name,
+                )
+            data = data[key]
         return data
 
+    def items(self, op: Operation, data: Any, *path: str) -> list[Any]:
+        """`data[path...]` as a list; anything else is an UNKNOWN error."""
+        found = self.dig(op, data, *path)
+        if not isinstance(found, list):
+            raise make_error(
+                ErrorKind.UNKNOWN,
+                f"Expo answered in an unexpected shape: {'.'.join(path)} is not a list",
+                operation=op.name,
+            )
+        return found
+
     def model(self, op: Operation, cls: type[M], data: Any, *path: str) -> M:
-        """`data[path...]` validated as `cls`; an unexpected shape is an UNKNOWN error."""
+        """`data[path...]` validated as `cls`; an unexpected shape is an UNKNOWN error naming the field
+        (never its value: it may be huge, and it is Expo's, not ours to echo)."""
         data = self.dig(op, data, *path)
         try:
             return cls.model_validate(data)
-        except (ValidationError, TypeError, KeyError, AttributeError) as exc:
+        except ValidationError as exc:
+            first = exc.errors()[0] if exc.errors() else {"loc": (), "type": "invalid"}
+            field = ".".join(str(part) for part in first["loc"])[:200]
             raise make_error(
                 ErrorKind.UNKNOWN,
-                f"Expo answered in an unexpected shape: {type(exc).__name__}",
+                f"Expo answered in an unexpected shape: {cls.__name__}.{field or '(root)'}: {first['type']}",
+                operation=op.name,
+            ) from None
+        except (TypeError, KeyError, AttributeError) as exc:
+            raise make_error(
+                ErrorKind.UNKNOWN,
+                f"Expo answered in an unexpected shape: {cls.__name__}: {type(exc).__name__}",
                 operation=op.name,
             ) from None

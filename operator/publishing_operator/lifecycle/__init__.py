@@ -32,7 +32,12 @@ from publishing_operator.lifecycle.build import (
     on_build_rejected,
     on_build_started,
 )
-from publishing_operator.lifecycle.control import on_cancelling, on_manual_retry, on_nothing_to_cancel
+from publishing_operator.lifecycle.control import (
+    on_cancelling,
+    on_manual_retry,
+    on_nothing_to_cancel,
+    on_spec_observed,
+)
 from publishing_operator.lifecycle.requests import (
     on_claim_renewed,
     on_claimed,
@@ -42,6 +47,7 @@ from publishing_operator.lifecycle.requests import (
 )
 from publishing_operator.lifecycle.steps import (
     Step,
+    cancel_requested,
     eas_work_in_flight,
     next_build_key,
     next_step,
@@ -54,7 +60,14 @@ from publishing_operator.lifecycle.submission import (
     on_submission_rejected,
     on_submission_started,
 )
-from publishing_operator.lifecycle.transitions import Ctx, Effects, Event, Transition, set_condition
+from publishing_operator.lifecycle.transitions import (
+    Ctx,
+    Effects,
+    Event,
+    Transition,
+    observed_generation_lags,
+    set_condition,
+)
 
 __all__ = [
     "BuildObservation",
@@ -64,9 +77,11 @@ __all__ = [
     "Step",
     "SubmissionObservation",
     "Transition",
+    "cancel_requested",
     "eas_work_in_flight",
     "next_build_key",
     "next_step",
+    "observed_generation_lags",
     "on_already_released",
     "on_build_observed",
     "on_build_rejected",
@@ -82,6 +97,7 @@ __all__ = [
     "on_receipt",
     "on_slot_denied",
     "on_slot_granted",
+    "on_spec_observed",
     "on_step_trouble",
     "on_submission_observed",
     "on_submission_rejected",

@@ -55,16 +55,29 @@ def on_credentials(
     ctx: Ctx,
     recheck_at: datetime | None = None,
 ) -> Transition:
-    """The Secrets were read and validated (ok) or are missing / malformed (not ok: stay Pending)."""
+    """The Secrets were read and validated (ok) or are missing / malformed (not ok: stay Pending).
+
+    "Validated" covers what the operator checked itself: the Secrets exist and their keys are
+    well-formed. Whether Expo accepts the token shows only at the first EAS call (`on_unauthorized`),
+    and the messages say so rather than "valid"."""
     d = draft(status, ctx)
     before = status.condition(COND_CREDENTIALS)
     if ok:
-        d.condition(COND_CREDENTIALS, ConditionStatus.TRUE, Reason.VALIDATED, message)
+        d.condition(
+            COND_CREDENTIALS,
+            ConditionStatus.TRUE,
+            Reason.VALIDATED,
+            f"{message}; Expo accepts or refuses the token at the first EAS call",
+        )
         if status.phase in (None, Phase.PENDING):
             d.status.attempt = d.status.attempt or 1
-            d.phase(Phase.QUEUED, Reason.QUEUED, "Credentials validated; waiting for a build start slot")
+            d.phase(Phase.QUEUED, Reason.QUEUED, "Credentials well-formed; waiting for a build start slot")
             if before is not None and before.status == ConditionStatus.FALSE:
-                d.event(Reason.VALIDATED, "Credentials are valid now; the build can go on")
+                d.event(
+                    Reason.VALIDATED,
+                    "The Secrets exist and hold well-formed credentials now; Expo has not yet "
+                    "accepted the token (the first EAS call will tell)",
+                )
         return d.done()
     d.condition(COND_CREDENTIALS, ConditionStatus.FALSE, reason, message)
     when = f"; checking again at {hhmmss(recheck_at)}" if recheck_at else ""

@@ -105,6 +105,12 @@ def _observe_build(spec: PublishingBuildSpec, d: _Draft, build: BuildObservation
     elif build.status == "CANCELED":
         d.release_slot = True
         finish_cancelled(spec, d, what=f"EAS build {build.id}")
+    else:  # a state Expo added after this operator was written: follow the build (timeouts apply), say so
+        d.phase(
+            Phase.BUILDING,
+            Reason.BUILD_IN_PROGRESS,
+            f"EAS build {build.id} is {build.status}, a state this operator does not know; following it",
+        )
     return d.done()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from publishing_operator.api import (
     COND_CREDENTIALS,
     COND_SUCCEEDED,
+    FINISHED_PHASES,
     AttemptResult,
     Phase,
     PublishingBuildSpec,
@@ -12,7 +13,7 @@ from publishing_operator.api import (
     Reason,
     SubmissionStatus,
 )
-from publishing_operator.lifecycle.steps import timed_out
+from publishing_operator.lifecycle.steps import cancel_requested, timed_out
 from publishing_operator.lifecycle.transitions import Ctx, Transition, _Draft, ceil_second, draft, hhmmss
 
 
@@ -48,7 +49,8 @@ def retry_or_fail(spec: PublishingBuildSpec, d: _Draft, *, stage: str, text: str
 
 def finish_cancelled(spec: PublishingBuildSpec, d: _Draft, *, what: str) -> None:
     """EAS work ended CANCELED: because the user asked, because a timeout fired, or outside the operator."""
-    if spec.cancel:
+    if cancel_requested(spec, d.status, d.generation):
+        d.status.cancel_handled_generation = d.generation
         d.record(AttemptResult.CANCELLED, Reason.CANCELLED, f"{what} was cancelled")
         d.phase(Phase.CANCELLED, Reason.CANCELLED, f"Cancelled as requested; {what} was cancelled")
         d.event(Reason.CANCELLED, f"Cancelled as requested; {what} was cancelled")
@@ -71,7 +73,11 @@ def on_cancelling(spec: PublishingBuildSpec, status: PublishingBuildStatus, ctx:
     """About to cancel the EAS work in flight (spec.cancel or a timeout): say so once."""
     d = draft(status, ctx)
     expired = timed_out(spec, status, ctx.now)
-    why = "cancel requested" if spec.cancel else f"{expired} timeout exceeded"
+    why = (
+        "cancel requested"
+        if cancel_requested(spec, status, ctx.generation)
+        else f"{expired} timeout exceeded"
+    )
     previous = status.condition(COND_SUCCEEDED)
     d.phase(status.phase or Phase.BUILDING, Reason.CANCELLING, f"Cancelling the EAS work: {why}")
     if previous is None or previous.reason != Reason.CANCELLING:
@@ -83,7 +89,8 @@ def on_nothing_to_cancel(spec: PublishingBuildSpec, status: PublishingBuildStatu
     """Cancel or timeout with no EAS work to cancel (not started yet, or the create never happened)."""
     d = draft(status, ctx)
     d.release_slot = status.phase == Phase.BUILDING
-    if spec.cancel:
+    if cancel_requested(spec, status, ctx.generation):
+        d.status.cancel_handled_generation = ctx.generation
         d.record(AttemptResult.CANCELLED, Reason.CANCELLED, "cancelled before EAS work started")
         d.phase(Phase.CANCELLED, Reason.CANCELLED, "Cancelled as requested before any EAS work started")
         d.event(Reason.CANCELLED, "Cancelled as requested before any EAS work started")
@@ -94,12 +101,24 @@ def on_nothing_to_cancel(spec: PublishingBuildSpec, status: PublishingBuildStatu
     return d.done()
 
 
-def on_manual_retry(status: PublishingBuildStatus, request: str, ctx: Ctx) -> Transition:
-    """`publishing.dev/retry` changed. On a Failed or Cancelled resource: a fresh attempt budget.
-    Running or succeeded: refused with a Warning Event, noted once so it is not repeated."""
+def on_manual_retry(
+    spec: PublishingBuildSpec, status: PublishingBuildStatus, request: str, ctx: Ctx
+) -> Transition:
+    """`publishing.dev/retry` changed. On a Failed or Cancelled resource, or one that skipped a
+    release the ledger says already shipped (AlreadyReleased): a fresh attempt budget. Running or
+    succeeded: refused with a Warning Event, noted once so it is not repeated.
+
+    A spec.cancel already true belongs to the run that ended: the new run is not cancelled by it
+    (spec.cancel false, then true again, cancels the new run)."""
     d = draft(status, ctx)
     d.status.retry_request = request
-    if status.phase not in (Phase.FAILED, Phase.CANCELLED):
+    finished = status.condition(COND_SUCCEEDED)
+    skipped = (
+        status.phase is Phase.SUCCEEDED
+        and finished is not None
+        and finished.reason == Reason.ALREADY_RELEASED
+    )
+    if status.phase not in (Phase.FAILED, Phase.CANCELLED) and not skipped:
         why = (
             "it already succeeded"
             if status.phase is Phase.SUCCEEDED
@@ -107,6 +126,8 @@ def on_manual_retry(status: PublishingBuildStatus, request: str, ctx: Ctx) -> Tr
         )
         d.event("RetryIgnored", f"Retry {request!r} ignored: {why}", warning=True)
         return d.done()
+    if spec.cancel:
+        d.status.cancel_handled_generation = ctx.generation
     d.status.attempt = 1
     d.status.build = None
     d.status.submission = None
@@ -116,4 +137,18 @@ def on_manual_retry(status: PublishingBuildStatus, request: str, ctx: Ctx) -> Tr
     d.clear_result_label = True
     d.phase(Phase.PENDING, Reason.CREDENTIALS_NOT_READY, f"Manual retry {request!r}: checking credentials")
     d.event("RetryRequested", f"Manual retry {request!r}: starting a fresh attempt budget")
+    return d.done()
+
+
+def on_spec_observed(spec: PublishingBuildSpec, status: PublishingBuildStatus, ctx: Ctx) -> Transition:
+    """The spec changed and no step acted on it (a finished resource, a backoff): acknowledge the
+    generation. spec.cancel on a finished resource cancels nothing: say so, once."""
+    d = draft(status, ctx)
+    finished = status.phase in FINISHED_PHASES
+    if finished and cancel_requested(spec, status, ctx.generation) and status.phase is not Phase.CANCELLED:
+        d.event(
+            "CancelIgnored",
+            f"spec.cancel changes nothing: the resource already finished ({status.phase}); "
+            "nothing runs on EAS for it",
+        )
     return d.done()

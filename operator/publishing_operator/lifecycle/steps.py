@@ -29,11 +29,14 @@ class Step(StrEnum):
     FINISH_CANCELLED = "FinishCancelled"  # cancel requested and nothing in flight on EAS
 
 
-def next_step(spec: PublishingBuildSpec, status: PublishingBuildStatus, now: datetime) -> Step:
+def next_step(
+    spec: PublishingBuildSpec, status: PublishingBuildStatus, now: datetime, *, generation: int | None = None
+) -> Step:
+    """`generation` is the object's metadata.generation: which spec.cancel request is new."""
     phase = status.phase
     if phase in FINISHED_PHASES:
         return Step.NOTHING
-    if spec.cancel or timed_out(spec, status, now) is not None:
+    if cancel_requested(spec, status, generation) or timed_out(spec, status, now) is not None:
         return Step.CANCEL if eas_work_in_flight(status) else Step.FINISH_CANCELLED
     if phase in (None, Phase.PENDING):
         return Step.CHECK_CREDENTIALS
@@ -52,6 +55,18 @@ def next_step(spec: PublishingBuildSpec, status: PublishingBuildStatus, now: dat
             return Step.POLL_SUBMISSION
         return Step.START_SUBMISSION if submission.request_key else Step.CLAIM_SUBMISSION
     return Step.NOTHING
+
+
+def cancel_requested(
+    spec: PublishingBuildSpec, status: PublishingBuildStatus, generation: int | None
+) -> bool:
+    """spec.cancel asks to cancel the current run: it is true, and not a request already spent on an
+    earlier run (status.cancelHandledGeneration: a manual retry after a cancel is not cancelled by the
+    same request; setting spec.cancel to false and then true again is a new one)."""
+    if not spec.cancel:
+        return False
+    handled = status.cancel_handled_generation
+    return handled is None or (generation is not None and generation > handled)
 
 
 def eas_work_in_flight(status: PublishingBuildStatus) -> bool:

@@ -69,6 +69,13 @@ def _observe_submission(
         retry_or_fail(spec, d, stage="submit", text=text)
     elif submission.status == "CANCELED":
         finish_cancelled(spec, d, what=f"EAS submission {submission.id}")
+    else:  # a state Expo added after this operator was written: follow it (timeouts apply), say so
+        d.phase(
+            Phase.SUBMITTING,
+            Reason.SUBMISSION_IN_PROGRESS,
+            f"EAS submission {submission.id} is {submission.status}, a state this operator does not know; "
+            "following it",
+        )
     return d.done()
 
 

@@ -29,11 +29,13 @@ from publishing_operator.api import (
 
 @dataclass(frozen=True)
 class Ctx:
-    """Who and when: the resource's uid and generation, and the current time."""
+    """Who and when: the resource's uid and generation, the current time, and which operator
+    process decides (it signs the request keys it claims)."""
 
     uid: str
     generation: int | None
     now: datetime
+    claimant: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class _Draft:
     now: datetime
     generation: int | None
     uid: str
+    claimant: str | None = None
     events: list[Event] = field(default_factory=list)
     release_slot: bool = False
     guard_with_finalizer: bool = False
@@ -81,7 +84,6 @@ class _Draft:
     def phase(self, phase: Phase, reason: Reason, message: str) -> None:
         self.status.phase = phase
         self.status.message = message
-        self.status.observed_generation = self.generation or self.status.observed_generation
         if phase == Phase.SUCCEEDED:
             cond_status = ConditionStatus.TRUE
         elif phase in (Phase.FAILED, Phase.CANCELLED):
@@ -122,13 +124,25 @@ class _Draft:
         self.status.request_count = number
         if stage == "build":
             key = f"{self.uid}.{number}"
-            self.status.build = BuildStatus(request_key=key, requested_at=self.now)
+            self.status.build = BuildStatus(request_key=key, requested_at=self.now, claimed_by=self.claimant)
         else:
             key = f"{self.uid}.{number}.submit"
-            self.status.submission = SubmissionStatus(request_key=key, requested_at=self.now)
+            self.status.submission = SubmissionStatus(
+                request_key=key, requested_at=self.now, claimed_by=self.claimant
+            )
         return key
 
     def done(self) -> Transition:
+        # Every transition was decided on the spec of `generation`: say so, on the status and on
+        # every condition (kstatus tools read a lagging observedGeneration as "still progressing").
+        if self.generation is not None:
+            self.status.observed_generation = self.generation
+            self.status.conditions = [
+                c
+                if c.observed_generation == self.generation
+                else c.model_copy(update={"observed_generation": self.generation})
+                for c in self.status.conditions
+            ]
         before, after = self.before_phase, self.status.phase
         finished = after in FINISHED_PHASES and before not in FINISHED_PHASES
         effects = Effects(
@@ -142,8 +156,17 @@ class _Draft:
         return Transition(self.status, tuple(self.events), effects)
 
 
+def observed_generation_lags(status: PublishingBuildStatus, generation: int | None) -> bool:
+    """The spec changed (only spec.cancel can) since the operator last wrote the status."""
+    if generation is None:
+        return False
+    return status.observed_generation != generation or any(
+        c.observed_generation != generation for c in status.conditions
+    )
+
+
 def draft(status: PublishingBuildStatus, ctx: Ctx) -> _Draft:
-    return _Draft(status.model_copy(deep=True), status.phase, ctx.now, ctx.generation, ctx.uid)
+    return _Draft(status.model_copy(deep=True), status.phase, ctx.now, ctx.generation, ctx.uid, ctx.claimant)
 
 
 def set_condition(

@@ -120,7 +120,7 @@ async def _apply_fault(
             extensions["errorType"] = fault.error_type
         body = _error_body(fault.message or "simulated error", request_id, **extensions)
         return _json(body, fault.http_status or status_for_errors, request_id, extra)
-    if fault.http_status:
+    if fault.http_status and fault.body is None:
         if fault.http_status == 429:
             return _json({"errors": [{"message": "Too many requests"}]}, 429, request_id, extra)
         return web.Response(
@@ -199,7 +199,17 @@ async def graphql_handler(request: web.Request) -> web.StreamResponse:
         )
     if fault is not None and fault.drop == "after":
         return _drop(request)
-    body: dict[str, Any] = {"data": result.data}
+    if fault is not None and fault.body is not None:
+        record.http_status = fault.http_status or 200
+        return web.Response(
+            status=record.http_status,
+            text=fault.body,
+            content_type="application/json",
+            headers={"expo-request-id": request_id},
+        )
+    body: dict[str, Any] = {
+        "data": _rewritten(result.data, fault.rewrite) if fault and fault.rewrite else result.data
+    }
     status = 200
     if result.errors:
         body["errors"] = [
@@ -209,6 +219,19 @@ async def graphql_handler(request: web.Request) -> web.StreamResponse:
         status = status_for_errors
     record.http_status = status
     return _json(body, status, request_id)
+
+
+def _rewritten(data: Any, changes: dict[str, Any]) -> Any:
+    """The answer's data with each dotted path set to its value (a fault: Expo answering oddly)."""
+    data = json.loads(json.dumps(data))
+    for path, value in changes.items():
+        node = data
+        *parents, last = path.split(".")
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node[last] = value
+    return data
 
 
 def _authorized(request: web.Request, state: SimulatorState) -> bool:
@@ -269,6 +292,9 @@ async def _dropped_connections(request: web.Request, handler: Handler) -> web.St
         return await handler(request)
     except _Dropped:
         # The transport is already aborted; this response is never written.
+        return web.Response(status=499)
+    except ConnectionResetError:
+        # The client went away mid-request (e.g. a SIGKILLed operator): nobody is left to answer.
         return web.Response(status=499)
 
 

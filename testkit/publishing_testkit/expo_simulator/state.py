@@ -87,6 +87,11 @@ class CallFault(BaseModel):
     drop: Literal["before", "after"] | None = Field(
         None, description="close the connection without answering, before or after applying the call"
     )
+    # A hostile Expo: the call is applied, then its answer is changed.
+    rewrite: dict[str, Any] | None = Field(
+        None, description="dotted paths in the answer's data set to values, e.g. {'builds.byId.status': 'X'}"
+    )
+    body: str | None = Field(None, description="answer with this raw body instead (http_status, else 200)")
 
 
 class OutcomeFault(BaseModel):

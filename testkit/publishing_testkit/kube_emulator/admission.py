@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import celpy
@@ -236,7 +236,66 @@ def _max(items: Iterable[Any]) -> Any:
     return max(items)
 
 
+_GO_UNITS = {
+    "ns": 1,
+    "us": 10**3,
+    "\u00b5s": 10**3,
+    "\u03bcs": 10**3,
+    "ms": 10**6,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+}
+_GO_DURATION_PART = re.compile(r"([0-9]*)(?:\.([0-9]*))?([^0-9.]+)")
+
+
+def go_parse_duration(text: str) -> int:
+    """Go's time.ParseDuration, in nanoseconds: what CEL's duration() calls in kube-apiserver.
+
+    Unlike cel-python (microseconds, +-10000 years), Go keeps nanoseconds, drops what is below one,
+    and refuses anything beyond int64 nanoseconds (about 292 years): ValueError then."""
+    invalid = ValueError(f"type conversion error from 'string' to 'google.protobuf.Duration': {text[:40]!r}")
+    rest, negative = text, False
+    if rest[:1] in ("-", "+"):
+        negative, rest = rest[0] == "-", rest[1:]
+    if rest == "0":
+        return 0
+    if not rest:
+        raise invalid
+    total = 0
+    while rest:
+        match = _GO_DURATION_PART.match(rest)
+        if match is None or not (match.group(1) or match.group(2)) or match.group(3) not in _GO_UNITS:
+            raise invalid
+        whole, fraction, unit = match.group(1) or "0", match.group(2) or "", _GO_UNITS[match.group(3)]
+        if int(whole) > 2**63 // unit:
+            raise invalid
+        value = int(whole) * unit
+        digits, scale = 0, 1.0
+        for char in fraction:  # Go's leadingFraction: stop reading digits before they overflow
+            if digits > (2**63 - 1) // 10 or digits * 10 + int(char) > 2**63:
+                break
+            digits, scale = digits * 10 + int(char), scale * 10
+        value += int(float(digits) * (float(unit) / scale))
+        total += value
+        if total > 2**63 - (0 if negative else 1):
+            raise invalid
+        rest = rest[match.end() :]
+    return -total if negative else total
+
+
+def _duration(value: Any) -> celtypes.DurationType:
+    """CEL's duration() with Go's range and precision. Sub-microsecond parts round away from zero
+    (cel-python holds microseconds), so comparisons with zero agree with Go's."""
+    if not isinstance(value, str):
+        return celtypes.DurationType(value)
+    nanoseconds = go_parse_duration(value)
+    micro = -((-abs(nanoseconds)) // 1000)  # ceiling of |ns| / 1000
+    return celtypes.DurationType(timedelta(microseconds=micro if nanoseconds >= 0 else -micro))
+
+
 KUBERNETES_CEL_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "duration": _duration,
     # strings extension library (cel-go ext.Strings), as enabled in kube-apiserver
     "split": _split,
     "join": _join,
@@ -391,6 +450,13 @@ def _json_type(value: Json) -> str:
     return "object"
 
 
+_MAX_JSON_INTEGER = 2**53 - 1  # go-openapi's swag.IsFloat64AJSONInteger bound
+
+
+def _json_integer(value: float) -> bool:
+    return value.is_integer() and abs(value) <= _MAX_JSON_INTEGER
+
+
 def _has_type(value: Json, schema: Schema) -> bool:
     if schema.get("x-kubernetes-int-or-string"):
         return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
@@ -399,7 +465,7 @@ def _has_type(value: Json, schema: Schema) -> bool:
         return True
     actual = _json_type(value)
     if kind == "integer":
-        return actual == "integer" or (actual == "number" and float(value).is_integer())
+        return actual == "integer" or (actual == "number" and _json_integer(float(value)))
     if kind == "number":
         return actual in ("integer", "number")
     return bool(actual == kind)
@@ -586,8 +652,9 @@ class CRDValidator:
 
 
 def _go_numbers(value: Json) -> Json:
-    """Integral floats become ints, as a JSON round trip through the Go API server prints them (2.0 -> 2)."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+    """Integral floats that a JSON integer can hold exactly become ints, as kube-openapi reads them
+    (2.0 -> 2, 1e3 -> 1000); beyond 2**53 a float stays a float, which `type: integer` refuses."""
+    if isinstance(value, float) and _json_integer(value):
         return int(value)
     if isinstance(value, dict):
         for key, item in value.items():

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import functools
 import json
 import math
+import time
 import traceback
 from collections.abc import Mapping
 from typing import Any
@@ -20,19 +23,20 @@ from typing import Any
 import aiohttp.web
 import attrs
 import kmock
-import yaml
 from kmock._internal import rendering
 from multidict import CIMultiDict
 
-from publishing_testkit.kube_emulator import errors, protobuf, rbac, table
+from publishing_testkit.kube_emulator import bodies, errors, protobuf, rbac, table
 from publishing_testkit.kube_emulator.errors import ApiError, JsonObject
+from publishing_testkit.kube_emulator.faults import ApiFault, FaultPlan, RequestRecord
 from publishing_testkit.kube_emulator.patching import APPLY, JSON_PATCH, MERGE, STRATEGIC
 from publishing_testkit.kube_emulator.resources import ResourceType
 from publishing_testkit.kube_emulator.selectors import parse_selectors, selectable_fields
 from publishing_testkit.kube_emulator.store import ClusterState
-from publishing_testkit.kube_emulator.watch import serve_watch
+from publishing_testkit.kube_emulator.watch import serve_expired, serve_watch
 
 PROTOBUF = "application/vnd.kubernetes.protobuf"
+ADMIN_PREFIX = "/__emulator"  # injected faults and the request journal (faults.py); not a Kubernetes path
 SERVER_VERSION = {
     "major": "1",
     "minor": "32",
@@ -98,6 +102,11 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
     address: str = "127.0.0.1:0"  # advertised in /api's serverAddressByClientCIDRs
     closing: asyncio.Event = attrs.field(factory=asyncio.Event)
     tokens: dict[str, rbac.Identity] = attrs.field(factory=dict)  # ServiceAccount tokens: RBAC applies
+    # kube-apiserver --anonymous-auth=false: with `anonymous` off, a request needs a bearer token the
+    # emulator knows (an admin token or a ServiceAccount's) or impersonation, else 401 Unauthorized.
+    anonymous: bool = True
+    admin_tokens: set[str] = attrs.field(factory=lambda: {"sandbox-token"})
+    faults: FaultPlan = attrs.field(factory=FaultPlan)  # injected faults and the request journal
 
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         """kmock's entry point, with the request parsed by `parse_api_path` (kmock 0.8's parser
@@ -111,9 +120,9 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
         data: Any = None
         if body and not raw.headers.get("Content-Type", "").startswith(PROTOBUF):
             try:
-                data = json.loads(body)
-            except ValueError:
-                data = None
+                data = bodies.decode_json(body)
+            except ApiError:
+                data = None  # answered with the 400 when the body is read for real
         api = parse_api_path(raw.path, self.state)
         resource = None
         if api is not None and api.version is not None:
@@ -139,7 +148,16 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         if len(self._requests) > self.request_history:
             del self._requests[: -self.request_history]
+        raw = request._raw_request
+        assert raw is not None
+        if raw.path.startswith(ADMIN_PREFIX):
+            return await self._admin(raw)
+        if not self._authenticated(request):
+            return _json(errors.unauthorized().to_status(), 401)
         try:
+            faulty = await self._injected_fault(request)
+            if faulty is not None:
+                return faulty
             injected = await self._user_reaction(request)
             return injected if injected is not None else await self._route(request)
         except ApiError as exc:
@@ -156,6 +174,79 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
                 {"causes": [{"message": traceback.format_exc()}]},
             )
             return _json(status.to_status(), 500)
+
+    # ---- injected faults (faults.py) ----------------------------------------------------------
+
+    def add_fault(self, fault: ApiFault) -> None:
+        """Inject a fault; watches are woken so a cut takes effect at once."""
+        self.faults.add(fault)
+        self.state.wake_watchers()
+
+    async def _injected_fault(self, request: rendering.Request) -> aiohttp.web.StreamResponse | None:
+        """Record the request in the journal; answer with an injected fault, or None to go on."""
+        raw = request._raw_request
+        assert raw is not None
+        api = parse_api_path(raw.path, self.state)
+        watch = _is_watch(request.params)
+        name = api.name if api else None
+        verb = rbac.verb_of(raw.method, name is not None, watch)
+        resource = api.plural if api else None
+        namespace = api.namespace if api else None
+        subresource = api.subresource if api else None
+        record = functools.partial(
+            RequestRecord,
+            time=time.time(),
+            method=raw.method,
+            path=raw.path,
+            query=raw.query_string,
+            verb=verb,
+            resource=resource,
+            namespace=namespace,
+            name=name,
+            subresource=subresource,
+            agent=raw.headers.get("User-Agent", ""),
+        )
+        plan = self.faults
+        if plan.in_outage:
+            plan.journal.append(record(fault="outage"))
+            return _drop(raw)
+        resumed_watch = watch and request.params.get("resourceVersion") not in (None, "", "0")
+        kinds = ("error", "drop", "latency", "gone") if resumed_watch else ("error", "drop", "latency")
+        agent = raw.headers.get("User-Agent", "")
+        fault = plan.take(kinds, verb, resource, subresource, namespace, agent, request.text)
+        plan.journal.append(record(fault=fault.kind if fault else None))
+        if fault is None:
+            return None
+        if fault.kind == "latency":
+            await asyncio.sleep(fault.seconds)
+            return None
+        if fault.kind == "error":
+            return _json(_fault_status(fault), fault.code, headers=_retry_after(fault))
+        if fault.kind == "gone":
+            return await serve_expired(raw, "too old resource version (an injected fault)")
+        if fault.when == "before":
+            return _drop(raw)
+        with contextlib.suppress(ApiError):
+            await self._route(request)  # drop after: the write is applied, the answer is lost
+        return _drop(raw)
+
+    async def _admin(self, raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        """`/__emulator/faults` (GET: pending and injected; POST: add) and `/__emulator/requests`."""
+        if raw.path == f"{ADMIN_PREFIX}/faults" and raw.method == "POST":
+            try:
+                payload = json.loads(await raw.read())
+                listed = payload if isinstance(payload, list) else [payload]
+                faults = [ApiFault.model_validate(item) for item in listed]
+            except (ValueError, TypeError) as exc:
+                return _json(errors.bad_request(f"invalid faults: {exc}").to_status(), 400)
+            for fault in faults:
+                self.add_fault(fault)
+            return _json(self.faults.describe())
+        if raw.path == f"{ADMIN_PREFIX}/faults":
+            return _json(self.faults.describe())
+        if raw.path == f"{ADMIN_PREFIX}/requests":
+            return _json([record.to_json() for record in self.faults.journal])
+        return _json(errors.resource_not_found().to_status(), 404)
 
     async def _user_reaction(self, request: rendering.Request) -> aiohttp.web.StreamResponse | None:
         """Reactions a test declared with kmock's DSL come first (fault injection), e.g.
@@ -292,6 +383,14 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
             return _json(errors.deleted(rtype.plural, rtype.group, name, deleted["metadata"].get("uid", "")))
         raise errors.method_not_allowed()
 
+    def _authenticated(self, request: rendering.Request) -> bool:
+        if self.anonymous:
+            return True
+        raw = request._raw_request
+        assert raw is not None
+        token = raw.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return token in self.admin_tokens or token in self.tokens or "Impersonate-User" in raw.headers
+
     def _identity(self, request: rendering.Request) -> rbac.Identity | None:
         """A ServiceAccount token the emulator issued, or impersonation (`kubectl --as=...`, which
         works over plain HTTP where kubectl sends no bearer token); None for a cluster admin."""
@@ -339,25 +438,16 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
                 raise errors.unsupported_media_type(["application/json", "application/yaml"])
             return decoded
         if content_type in ("application/yaml", "application/x-yaml"):
-            try:
-                return yaml.safe_load(request.text)
-            except yaml.YAMLError as exc:
-                raise errors.bad_request(f"invalid YAML: {exc}") from None
-        try:
-            return json.loads(request.body or b"null")
-        except ValueError as exc:
-            raise errors.bad_request(f"invalid JSON in the request body: {exc}") from None
+            return bodies.decode_yaml(request.text)
+        return bodies.decode_json(request.body)
 
     def _patch_body(self, request: rendering.Request, content_type: str) -> Any:
         accepted = [JSON_PATCH, MERGE, APPLY, STRATEGIC]
         if content_type not in accepted:
             raise errors.unsupported_media_type(accepted)
-        try:
-            if content_type == APPLY:
-                return yaml.safe_load(request.text)
-            return json.loads(request.body or b"null")
-        except (ValueError, yaml.YAMLError) as exc:
-            raise errors.bad_request(f"invalid patch body: {exc}") from None
+        if content_type == APPLY:
+            return bodies.decode_yaml(request.text)
+        return bodies.decode_json(request.body)
 
     # ---- output --------------------------------------------------------------------------------
 
@@ -417,6 +507,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
     ) -> aiohttp.web.StreamResponse:
         raw = request._raw_request
         assert raw is not None
+        epoch = self.faults.watch_epoch
         return await serve_watch(
             raw,
             self.state,
@@ -427,6 +518,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
             accept=request.headers.get("Accept", ""),
             bookmark_interval=self.bookmark_interval,
             closing=self.closing,
+            cut=lambda: self.faults.watch_epoch != epoch,
         )
 
     # ---- discovery -----------------------------------------------------------------------------
@@ -533,13 +625,49 @@ def _key(obj: JsonObject) -> tuple[str, str]:
     return (str(meta.get("namespace") or ""), str(meta.get("name", "")))
 
 
-def _json(payload: Any, status: int = 200, warnings: list[str] | None = None) -> aiohttp.web.Response:
-    headers = CIMultiDict[str]()
+def _drop(raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+    """Lose the connection without an answer (the returned response is never written)."""
+    if raw.transport is not None:
+        raw.transport.abort()
+    return aiohttp.web.Response(status=499)
+
+
+_FAULT_REASONS = {
+    409: ("Conflict", errors.STALE),
+    429: ("TooManyRequests", "the server has received too many requests and has asked us to try again later"),
+    500: (
+        "InternalError",
+        "an error on the server (an injected fault) prevented the request from succeeding",
+    ),
+    503: ("ServiceUnavailable", "the server is currently unable to handle the request (an injected fault)"),
+    504: ("Timeout", "the server was unable to return a response in the time allotted (an injected fault)"),
+}
+
+
+def _fault_status(fault: ApiFault) -> JsonObject:
+    reason, message = _FAULT_REASONS.get(fault.code, ("InternalError", f"an injected HTTP {fault.code}"))
+    if fault.code == 409:
+        message = f"Operation cannot be fulfilled on {fault.resource or 'the object'}: {message}"
+    details: JsonObject = {"retryAfterSeconds": fault.retry_after} if fault.retry_after is not None else {}
+    return errors.ApiError(fault.code, reason, message, details).to_status()
+
+
+def _retry_after(fault: ApiFault) -> dict[str, str]:
+    return {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+
+
+def _json(
+    payload: Any,
+    status: int = 200,
+    warnings: list[str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> aiohttp.web.Response:
+    sent = CIMultiDict[str](headers or {})
     for warning in warnings or []:  # RFC 7234 warn-code 299, as the API server sends them
         quoted = warning.replace("\\", "\\\\").replace('"', '\\"')
-        headers.add("Warning", f'299 - "{quoted}"')
+        sent.add("Warning", f'299 - "{quoted}"')
     return aiohttp.web.Response(
-        headers=headers,
+        headers=sent,
         body=json.dumps(payload, separators=(",", ":")).encode(),
         status=status,
         content_type="application/json",

@@ -112,6 +112,11 @@ def gone(message: str) -> ApiError:
     return ApiError(410, "Expired", message)
 
 
+def unauthorized() -> ApiError:
+    """kube-apiserver's answer to a request it cannot authenticate (the body names no reason why)."""
+    return ApiError(401, "Unauthorized", "Unauthorized")
+
+
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 

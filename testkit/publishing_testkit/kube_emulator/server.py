@@ -22,6 +22,7 @@ import yaml
 
 from publishing_testkit.kube_emulator.emulator import SandboxKubernetesEmulator
 from publishing_testkit.kube_emulator.errors import JsonObject
+from publishing_testkit.kube_emulator.faults import ApiFault, FaultPlan
 from publishing_testkit.kube_emulator.rbac import Identity
 from publishing_testkit.kube_emulator.store import ClusterState
 from publishing_testkit.kube_emulator.tls import ServingCertificate, issue
@@ -54,15 +55,26 @@ class EmulatorHandle:
         return f"{scheme}://{self.host}:{self.port}"
 
     def client_session(self, **kwargs: Any) -> aiohttp.ClientSession:
-        """An aiohttp session to the API that trusts its CA when it serves HTTPS."""
+        """An aiohttp session to the API that trusts its CA when it serves HTTPS, as a cluster admin
+        (the admin token the written kubeconfigs carry: it works when anonymous requests do not)."""
         connector = None
         if self.certificate is not None:
             connector = aiohttp.TCPConnector(ssl=self.certificate.client_context())
-        return aiohttp.ClientSession(self.url, connector=connector, **kwargs)
+        headers = {"Authorization": "Bearer sandbox-token", **(kwargs.pop("headers", None) or {})}
+        return aiohttp.ClientSession(self.url, connector=connector, headers=headers, **kwargs)
 
     @property
     def state(self) -> ClusterState:
         return self.emulator.state
+
+    @property
+    def faults(self) -> FaultPlan:
+        """Pending and injected faults, and the journal of every request (faults.py)."""
+        return self.emulator.faults
+
+    def add_fault(self, fault: ApiFault) -> None:
+        """Inject a fault (on the emulator's loop; from another thread use `EmulatorThread.call`)."""
+        self.emulator.add_fault(fault)
 
     def serviceaccount_token(self, namespace: str, name: str) -> str:
         """A bearer token for a ServiceAccount: requests with it are authorized by the applied RBAC."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from publishing_testkit.kube_emulator import errors
+from publishing_testkit.kube_emulator.bodies import check_patched_fields, check_typed_fields
 from publishing_testkit.kube_emulator.errors import ApiError, JsonObject
 from publishing_testkit.kube_emulator.patching import (
     APPLY,
@@ -185,6 +186,7 @@ class ClusterState:
     ) -> JsonObject:
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request must be a JSON object")
+        check_typed_fields(rtype.kind, rtype.version, body)
         obj = copy.deepcopy(body)
         self._check_kind(rtype, obj)
         meta = obj.setdefault("metadata", {})
@@ -246,6 +248,7 @@ class ClusterState:
     ) -> JsonObject:
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request must be a JSON object")
+        check_typed_fields(rtype.kind, rtype.version, body)
         old = self._stored(rtype, namespace, name)
         new = copy.deepcopy(body)
         self._check_kind(rtype, new)
@@ -301,6 +304,7 @@ class ClusterState:
             raise errors.unsupported_media_type([JSON_PATCH, MERGE, APPLY, STRATEGIC])
         if not isinstance(new, dict):
             raise errors.unprocessable("the patched object is not a JSON object")
+        check_patched_fields(rtype.kind, rtype.version, new)
         return self._update(rtype, old, new, subresource, dry_run, strict, warnings)
 
     def delete(

@@ -14,8 +14,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp.web
@@ -40,7 +41,9 @@ async def serve_watch(
     accept: str,
     bookmark_interval: float,
     closing: asyncio.Event,
+    cut: Callable[[], bool] = lambda: False,
 ) -> aiohttp.web.StreamResponse:
+    """Stream the events; when `cut()` turns true (an injected fault) the connection drops mid-stream."""
     selected = parse_selectors(params, selectable_fields(rtype))
     if params.get("sendInitialEvents") == "true" and params.get("resourceVersionMatch") != "NotOlderThan":
         raise errors.invalid_list_options(  # before the stream starts: an HTTP 422, as on a real server
@@ -112,6 +115,10 @@ async def serve_watch(
                 return response
         next_bookmark = loop.time() + bookmark_interval
         while not closing.is_set():
+            if cut():
+                if raw.transport is not None:
+                    raw.transport.abort()
+                return response
             events = state.events_since(last)
             if events is None:
                 oldest = state.log[0].rv if state.log else state.rv
@@ -149,3 +156,14 @@ async def serve_watch(
     except (ConnectionError, RuntimeError):
         # The client went away (RuntimeError: aiohttp refuses writes to a closed transport).
         return response
+
+
+async def serve_expired(raw: aiohttp.web.BaseRequest, message: str) -> aiohttp.web.StreamResponse:
+    """A watch that can only say 410 Gone: one ERROR event, as when its resourceVersion is too old."""
+    response = aiohttp.web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    response.enable_chunked_encoding()
+    await response.prepare(raw)
+    line = json.dumps({"type": "ERROR", "object": errors.gone(message).to_status()}, separators=(",", ":"))
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await response.write((line + "\n").encode())
+    return response

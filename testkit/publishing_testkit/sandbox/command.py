@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from publishing_operator.logs import PlainFormatter
+from publishing_operator.logs import PlainFormatter, quiet_libraries
 from publishing_operator.settings import (
     Settings,
     SettingsError,
@@ -31,6 +31,7 @@ from publishing_operator.settings import (
     env_name,
     flags_from_args,
     load_settings,
+    unknown_settings,
 )
 from publishing_testkit.kube_emulator.server import ApplyError, EmulatorHandle, load_manifests, serve_emulator
 from publishing_testkit.sandbox.artifacts import serve_artifacts
@@ -95,16 +96,39 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_flags(parser)
 
 
-def _sandbox_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """Sandbox defaults under the user's environment: fast polling, no fixed ports, plain logs."""
+# Stands for the simulator's URL while the flags are checked, before the simulator listens.
+SIMULATOR_URL_PLACEHOLDER = "http://127.0.0.1:1/graphql"
+
+
+def _sandbox_env(environ: Mapping[str, str], *, own_simulator: bool) -> dict[str, str]:
+    """Sandbox defaults under the user's environment: no fixed ports, plain logs; against the
+    sandbox's own (time-scaled, loopback) simulator also fast polling, below the production floors."""
     defaults = {
-        env_name("poll_build"): "2s",
-        env_name("poll_submission"): "2s",
         env_name("metrics_port"): "0",
         env_name("health_port"): "0",
         env_name("log_format"): "plain",
     }
+    if own_simulator:
+        defaults |= {
+            env_name("expo_simulator"): "true",
+            env_name("poll_build"): "2s",
+            env_name("poll_submission"): "2s",
+        }
     return {**defaults, **{key: value for key, value in environ.items() if value != ""}}
+
+
+def _sandbox_settings(args: argparse.Namespace, expo_url: str, archive_host: str = "") -> Settings:
+    """The operator's settings: the sandbox's simulator at `expo_url` unless --expo-api-url says
+    otherwise; archive downloads allowed from the sandbox's own tarball host."""
+    flags = flags_from_args(args)
+    own_simulator = flags.get("expo_api_url") is None
+    if own_simulator:
+        flags["expo_api_url"] = expo_url
+    env = _sandbox_env(os.environ, own_simulator=own_simulator)
+    # The sample tarballs are served on loopback: allow exactly that host:port (nothing else local).
+    allowed = flags.get("archive_allowed_hosts") or env.get(env_name("archive_allowed_hosts"), "")
+    flags["archive_allowed_hosts"] = ",".join(part for part in (allowed, archive_host) if part) or None
+    return load_settings(env, flags)
 
 
 def _robot_tokens(examples: Path) -> set[str]:
@@ -120,15 +144,23 @@ def _robot_tokens(examples: Path) -> set[str]:
     return tokens
 
 
+class _NotInMainThread(logging.Filter):
+    """kopf warns that it ignores OS signals when not in the main thread: the sandbox runs it in a
+    thread on purpose (OperatorThread), so the warning would only worry the reader."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("OS signals are ignored")
+
+
 def _setup_logging(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, mode="w")
     handler.setFormatter(PlainFormatter())
+    handler.addFilter(_NotInMainThread())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
-    for noisy in ("httpx", "httpcore", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_libraries()
 
 
 @contextlib.asynccontextmanager
@@ -204,14 +236,9 @@ def _start_operator(
     from publishing_operator.runner import operate
 
     del operate  # kopf loads here, before start() gives the thread at most 10 s to reach its loop
-    flags = flags_from_args(args)
-    if flags.get("expo_api_url") is None:
-        flags["expo_api_url"] = expo_url
-    env = _sandbox_env(os.environ)
-    # The sample tarballs are served on loopback: allow exactly that host:port (nothing else local).
-    allowed = flags.get("archive_allowed_hosts") or env.get(env_name("archive_allowed_hosts"), "")
-    flags["archive_allowed_hosts"] = ",".join(part for part in (allowed, archive_host) if part)
-    settings = load_settings(env, flags)
+    settings = _sandbox_settings(args, expo_url, archive_host)
+    for warning in unknown_settings(os.environ):
+        log.warning("%s", warning)
     operator = OperatorThread(settings, kubeconfig)
     operator.start()
     return operator, f"running, Expo API {settings.expo_api_url} (log: {args.log_file})"
@@ -323,7 +350,7 @@ def main(args: argparse.Namespace) -> int:
         print("publishing-operator sandbox: --time-scale must be greater than 0", file=sys.stderr)
         return 2
     try:
-        load_settings(_sandbox_env(os.environ), flags_from_args(args))
+        _sandbox_settings(args, SIMULATOR_URL_PLACEHOLDER)
     except SettingsError as exc:
         print(f"publishing-operator sandbox: {exc}", file=sys.stderr)
         return 2

@@ -13,7 +13,7 @@
 -- A run in flight whose observedGeneration is behind metadata.generation stays Progressing and
 -- says so: the operator has not seen the latest spec (spec.cancel) yet, so its status is stale.
 -- A finished run is final whatever its generation: spec.cancel, the only mutable field, cannot
--- change an outcome, and the operator does not touch finished resources.
+-- change an outcome (the operator still moves observedGeneration on to acknowledge it).
 -- Argo CD runs custom checks without Lua's standard libraries: only base functions are used here.
 
 local hs = {}

@@ -1,0 +1,1 @@
+"""Property tests (hypothesis): manifests through the API, hostile Expo answers."""
