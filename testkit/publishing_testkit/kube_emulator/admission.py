@@ -629,11 +629,14 @@ class CRDValidator:
             result = rule.program.evaluate(activation)
         except Exception as exc:  # a rule that errors at runtime rejects the object, as on a server
             result = exc
+        # kube-apiserver: '<error> evaluating rule: <the rule's message, or the rule>', with the
+        # type's name as the value. The error text is cel-python's, not cel-go's (see README).
+        about = (rule.message or rule.source).strip()
         if isinstance(result, Exception):
-            detail = f"rule evaluation error: {rule.source}: {_cel_error_text(result)}"
+            detail = f"{_cel_error_text(result)} evaluating rule: {about}"
             return _field_error("FieldValueInvalid", target, detail, shown_type)
         if not isinstance(result, celtypes.BoolType | bool):
-            detail = f"rule evaluation error: {rule.source}: no matching overload (result is not a bool)"
+            detail = f"no matching overload (result is not a bool) evaluating rule: {about}"
             return _field_error("FieldValueInvalid", target, detail, shown_type)
         if result:
             return None
