@@ -17,7 +17,8 @@ from tests.fixtures.kube import Kube
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.emulator_only(
-        "the emulator's own body limits (9 of its 35 cases answer otherwise on kube-apiserver: to be moved to tests/differential)"
+        "the emulator's own body limits (9 of its 35 cases answer otherwise on kube-apiserver: "
+        "to be moved to tests/differential)"
     ),
 ]
 

@@ -19,7 +19,8 @@ from tests.fixtures.operator import Stack, condition, phase, publishing_build
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.emulator_only(
-        "fixed namespaces (tenant-a/b/c) and the emulator's thread; not yet adapted to the shared real API server"
+        "fixed namespaces (tenant-a/b/c) and the emulator's thread; "
+        "not yet adapted to the shared real API server"
     ),
 ]
 
