@@ -69,6 +69,7 @@ def archive_build(name: str, url: str) -> dict[str, Any]:
     )
 
 
+@pytest.mark.emulator_only("it counts the requests that reach the API server with kmock's request log")
 async def test_archive_urls_into_the_cluster_fail_without_reaching_it(
     stack: Stack, archive_server: ArchiveServer, listener: Listener
 ) -> None:

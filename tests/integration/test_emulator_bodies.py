@@ -14,7 +14,13 @@ import pytest
 
 from tests.fixtures.kube import Kube
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.emulator_only(
+        "the emulator's own body limits (9 of its 35 cases answer otherwise on kube-apiserver: "
+        "to be moved to tests/differential)"
+    ),
+]
 
 PB = "/apis/publishing.dev/v1alpha1/namespaces/default/publishingbuilds"
 PROJECT_ID = "3f8c6c2e-5b1d-4e0a-9c47-2d8f1b6a7e90"

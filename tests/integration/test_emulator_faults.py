@@ -11,7 +11,10 @@ import pytest
 
 from tests.fixtures.kube import Kube
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.emulator_only("it injects faults through the emulator's kmock reactions (kube.handle)"),
+]
 
 CM = "/api/v1/namespaces/default/configmaps"
 PB = "/apis/publishing.dev/v1alpha1/namespaces/default/publishingbuilds"

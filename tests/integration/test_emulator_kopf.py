@@ -12,7 +12,7 @@ import kopf
 import pytest
 
 from tests.fixtures.kube import Kube
-from tests.integration.test_emulator_api import WIDGET_CRD, WIDGETS, widget
+from tests.integration.test_emulator_api import WIDGET_CRD, widget
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ def make_registry(kube: Kube, calls: Calls, *, via_kubeconfig: bool = False) -> 
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         if via_kubeconfig:  # kopf's own kubeconfig reader: server, CA data, token
             return kopf.login_with_kubeconfig(**kwargs)
-        return kopf.ConnectionInfo(server=kube.url, token="sandbox-token", default_namespace="default")
+        return kube.connection_info()
 
     @kopf.on.create("example.dev", "v1", "widgets", id="created", registry=registry)
     def created(name: str, body: kopf.Body, **_: Any) -> dict[str, Any]:
@@ -93,7 +93,7 @@ async def test_kopf_handles_each_object_once_across_a_restart(kube: Kube) -> Non
     async with running_operator(kube, second):
         kube.apply([widget("after")])
         await kube.wait_for(handled, "widgets", "after")
-        status, _ = await kube.request("DELETE", f"{WIDGETS}/during")
+        status, _ = await kube.request("DELETE", kube.path("widgets", "during"))
         assert status == 200
         await kube.wait_for(lambda obj: obj is None, "widgets", "during")  # the finalizer was released
         await kube.wait_for_list(seen_after, "events")  # kopf.info() posted a core v1 Event

@@ -30,7 +30,7 @@ async def test_a_release_recreated_after_retention_is_not_shipped_again(stack: S
     await stack.wait_gone("release-2-0-0", timeout=60)
     (build,) = stack.builds()
     ledger = stack.kube.kubectl("get", "configmap", "publishing-operator-releases", "-o", "json").stdout
-    entry = json.loads(json.loads(ledger)["data"]["default.release-2-0-0"])
+    entry = json.loads(json.loads(ledger)["data"][f"{stack.kube.namespace}.release-2-0-0"])
     assert entry["build_id"] == build["id"]
 
     # Argo CD re-creates it from Git: same namespace, name and spec; a new uid, no status.

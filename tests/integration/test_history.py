@@ -74,13 +74,13 @@ async def finish(kube: Kube, name: str, phase: str, completed: datetime, namespa
 
 
 def pb_names(kube: Kube, namespace: str = "default") -> set[str]:
-    out = kube.kubectl("get", "pb", "-n", namespace, "-o", "name").stdout
+    out = kube.kubectl("get", "pb", "-n", kube.ns(namespace) or namespace, "-o", "name").stdout
     return {line.removeprefix("publishingbuild.publishing.dev/") for line in out.split()}
 
 
 @pytest.fixture
 async def api(kube: Kube) -> AsyncIterator[KubeApi]:
-    kube_api = KubeApi(httpx.AsyncClient(base_url=kube.url, timeout=30.0))
+    kube_api = KubeApi(kube.httpx_client(timeout=30.0))
     try:
         yield kube_api
     finally:
@@ -94,7 +94,8 @@ SURVIVORS = {"pb-00", "pb-02", "pb-04", "pb-01", "pb-03", "pb-05", "pb-07", "pb-
 
 async def test_limits_keep_the_newest_and_never_touch_a_running_resource(kube: Kube, api: KubeApi) -> None:
     kube.apply_crds()
-    kube.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-b"}}])
+    team_b, own = kube.other_namespace("team-b"), kube.namespace
+    kube.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": team_b}}])
     # The running one is created first and started long ago: the oldest object by every measure.
     kube.apply([manifest("running", ttl=0)])
     await set_status(kube, "running", {"phase": "Building", "startTime": stamp(NOW - timedelta(days=9))})
@@ -103,27 +104,27 @@ async def test_limits_keep_the_newest_and_never_touch_a_running_resource(kube: K
     for i, (name, phase) in enumerate(zip(names, PHASES, strict=True)):
         await finish(kube, name, phase, NOW - timedelta(minutes=10 * (i + 1)))
     # Another namespace has its own budget.
-    kube.apply([manifest("b-old", "team-b"), manifest("b-new", "team-b")])
-    await finish(kube, "b-old", "Succeeded", NOW - timedelta(days=2), "team-b")
-    await finish(kube, "b-new", "Succeeded", NOW - timedelta(days=1), "team-b")
+    kube.apply([manifest("b-old", team_b), manifest("b-new", team_b)])
+    await finish(kube, "b-old", "Succeeded", NOW - timedelta(days=2), team_b)
+    await finish(kube, "b-new", "Succeeded", NOW - timedelta(days=1), team_b)
     assert len(pb_names(kube)) == 13
 
     deleted = await retention_deletions(api, namespaces=(), keep_succeeded=3, keep_failed=5, now=NOW)
 
     assert sorted((d.namespace, d.name, d.reason) for d in deleted) == [
-        ("default", "pb-06", "history-succeeded"),
-        ("default", "pb-08", "history-succeeded"),
-        ("default", "pb-10", "history-succeeded"),
-        ("default", "pb-11", "history-failed"),
+        (own, "pb-06", "history-succeeded"),
+        (own, "pb-08", "history-succeeded"),
+        (own, "pb-10", "history-succeeded"),
+        (own, "pb-11", "history-failed"),
     ]
     assert pb_names(kube) == SURVIVORS | {"running"}
-    assert pb_names(kube, "team-b") == {"b-old", "b-new"}
+    assert pb_names(kube, team_b) == {"b-old", "b-new"}
 
     # A second pass finds nothing more to do; a limit of 1 in team-b only touches team-b.
     assert await retention_deletions(api, namespaces=(), keep_succeeded=3, keep_failed=5, now=NOW) == []
-    deleted = await retention_deletions(api, namespaces=("team-b",), keep_succeeded=1, keep_failed=5, now=NOW)
-    assert [(d.namespace, d.name) for d in deleted] == [("team-b", "b-old")]
-    assert pb_names(kube, "team-b") == {"b-new"}
+    deleted = await retention_deletions(api, namespaces=(team_b,), keep_succeeded=1, keep_failed=5, now=NOW)
+    assert [(d.namespace, d.name) for d in deleted] == [(team_b, "b-old")]
+    assert pb_names(kube, team_b) == {"b-new"}
     assert pb_names(kube) == SURVIVORS | {"running"}
 
 
@@ -143,7 +144,7 @@ async def test_ttl_deletes_exactly_the_expired(kube: Kube, api: KubeApi) -> None
     await set_status(kube, "running", {"phase": "Submitting"})
 
     deleted = await retention_deletions(
-        api, namespaces=("default",), keep_succeeded=100, keep_failed=500, now=NOW
+        api, namespaces=(kube.namespace,), keep_succeeded=100, keep_failed=500, now=NOW
     )
 
     assert [(d.name, d.reason) for d in deleted] == [("expired", "ttl")]
@@ -199,7 +200,7 @@ async def test_a_recreated_namesake_is_never_deleted(kube: Kube) -> None:
     old = await kube.get("pb", "reused-name")
     assert old is not None
 
-    racing = RecreatingKubeApi(httpx.AsyncClient(base_url=kube.url, timeout=30.0), kube)
+    racing = RecreatingKubeApi(kube.httpx_client(timeout=30.0), kube)
     try:
         deleted = await retention_deletions(racing, namespaces=(), keep_succeeded=0, keep_failed=0, now=NOW)
     finally:

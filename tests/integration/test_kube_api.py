@@ -35,9 +35,10 @@ async def test_writes_and_secret_reads_verify_the_cluster_ca(kube_tls: Kube) -> 
     )
     api = KubeApi.from_connection_info(info)
     try:
-        secret = await api.read_secret("default", "s")
+        namespace = kube_tls.namespace
+        secret = await api.read_secret(namespace, "s")
         assert secret is not None and secret.data == {"k": b"v"} and secret.resource_version
-        assert await api.read_secret("default", "missing") is None
-        assert await api.list_publishing_builds("default") == []
+        assert await api.read_secret(namespace, "missing") is None
+        assert await api.list_publishing_builds(namespace) == []
     finally:
         await api.aclose()

@@ -9,7 +9,10 @@ import pytest
 
 from tests.fixtures.operator import Stack, phase, publishing_build
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.emulator_only("it injects faults through the emulator's kmock reactions (kube.handle)"),
+]
 
 
 async def finishes_once(stack: Stack, name: str) -> dict[str, Any]:

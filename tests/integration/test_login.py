@@ -18,7 +18,12 @@ from tests.fixtures.exec_plugin import exec_kubeconfig, plugin_runs, write_plugi
 from tests.fixtures.kube import CRDS_DIR, Kube
 from tests.fixtures.operator import FAST_OPERATOR, Stack, phase, publishing_build
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.emulator_only(
+        "it uses the emulator's own tokens and TLS (kube.handle); not yet adapted to the real pass"
+    ),
+]
 
 
 def run_operator(kubeconfig: Path, **env: str) -> subprocess.Popen[str]:

@@ -16,7 +16,13 @@ from publishing_testkit.kube_emulator import RequestRecord, load_manifests
 from tests.fixtures.kube import CRDS_DIR, EXAMPLES_DIR, Kube
 from tests.fixtures.operator import Stack, condition, phase, publishing_build
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.emulator_only(
+        "fixed namespaces (tenant-a/b/c) and the emulator's thread; "
+        "not yet adapted to the shared real API server"
+    ),
+]
 
 HOSTILE_NAMES = [
     "../tenant-b/secrets/expo-robot",

@@ -69,7 +69,7 @@ class FieldError(BaseModel):
 
     type: str  # the cause type: FieldValueInvalid, FieldValueRequired, FieldValueNotSupported, ...
     field: str  # e.g. "spec.source"
-    message: str  # the body without the field, e.g. 'Invalid value: "object": exactly one of ...'
+    message: str  # the body without the field, e.g. 'Invalid value: exactly one of ...'
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"
@@ -570,7 +570,7 @@ class CRDValidator:
         errors: list[FieldError] = []
         _validate(obj, self.schema, "", errors, root=True)
         if any(e.type in _BLOCKING for e in errors):
-            errors.append(_field_error("FieldValueInvalid", "<nil>", _NOT_CHECKED, "null"))
+            errors.append(_field_error("FieldValueInvalid", "<nil>", _NOT_CHECKED, None))  # Go's nil: null
             return errors
         self._run_rules(obj, old if old is not None else _NO_VALUE, self.schema, "", errors, root=True)
         return errors
@@ -597,7 +597,7 @@ class CRDValidator:
             previous = to_cel(view(old), schema) if any(rule.transition for rule in rules) else None
             for rule in rules:
                 activation = {"self": this, "oldSelf": previous} if rule.transition else {"self": this}
-                error = self._evaluate(rule, activation, schema, path)
+                error = self._evaluate(rule, activation, schema, path, value)
                 if error is not None:
                     errors.append(error)
         if isinstance(value, dict):
@@ -620,7 +620,7 @@ class CRDValidator:
                 self._run_rules(item, old_item, items, _index(path, i), errors)
 
     def _evaluate(
-        self, rule: _Rule, activation: dict[str, Any], schema: Schema, path: str
+        self, rule: _Rule, activation: dict[str, Any], schema: Schema, path: str, value: Json
     ) -> FieldError | None:
         target = _join_field_path(path, rule.field_path) if rule.field_path else path
         shown_type = schema.get("type", "object")
@@ -629,11 +629,14 @@ class CRDValidator:
             result = rule.program.evaluate(activation)
         except Exception as exc:  # a rule that errors at runtime rejects the object, as on a server
             result = exc
+        # kube-apiserver: '<error> evaluating rule: <the rule's message, or the rule>', with the
+        # type's name as the value. The error text is cel-python's, not cel-go's (see README).
+        about = (rule.message or rule.source).strip()
         if isinstance(result, Exception):
-            detail = f"rule evaluation error: {rule.source}: {_cel_error_text(result)}"
+            detail = f"{_cel_error_text(result)} evaluating rule: {about}"
             return _field_error("FieldValueInvalid", target, detail, shown_type)
         if not isinstance(result, celtypes.BoolType | bool):
-            detail = f"rule evaluation error: {rule.source}: no matching overload (result is not a bool)"
+            detail = f"no matching overload (result is not a bool) evaluating rule: {about}"
             return _field_error("FieldValueInvalid", target, detail, shown_type)
         if result:
             return None
@@ -645,7 +648,10 @@ class CRDValidator:
                     message = str(evaluated)
             except Exception:  # the server falls back to message when messageExpression fails
                 pass
-        return _field_error(rule.reason, target, message, shown_type)
+        # kube-apiserver (apiextensions-apiserver cel/validation.go) shows a scalar's value and
+        # omits an object's or array's: 'Invalid value: "..": msg', 'Invalid value: msg'.
+        shown: Any = _NO_VALUE if shown_type in ("object", "array") else value
+        return _field_error(rule.reason, target, message, shown)
 
 
 def _go_numbers(value: Json) -> Json:

@@ -31,7 +31,7 @@ from publishing_testkit.kube_emulator.errors import ApiError, JsonObject
 from publishing_testkit.kube_emulator.faults import ApiFault, FaultPlan, RequestRecord
 from publishing_testkit.kube_emulator.patching import APPLY, JSON_PATCH, MERGE, STRATEGIC
 from publishing_testkit.kube_emulator.resources import ResourceType
-from publishing_testkit.kube_emulator.selectors import parse_selectors
+from publishing_testkit.kube_emulator.selectors import parse_selectors, selectable_fields
 from publishing_testkit.kube_emulator.store import ClusterState
 from publishing_testkit.kube_emulator.watch import serve_expired, serve_watch
 
@@ -161,7 +161,9 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
             injected = await self._user_reaction(request)
             return injected if injected is not None else await self._route(request)
         except ApiError as exc:
-            return _json(exc.to_status(), exc.code)
+            if exc.text is not None:
+                return aiohttp.web.Response(status=exc.code, text=exc.text, content_type="text/plain")
+            return _json(exc.to_status(), exc.code, exc.warnings)
         except (ConnectionError, asyncio.CancelledError):
             raise
         except Exception as exc:  # a bug in the emulator: answer like an API server would, with detail
@@ -290,6 +292,8 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
             return _json(self._api_versions() if api.group == "" else self._group(api.group))
         if api.plural is None:
             return _json(self._resource_list(api.group, api.version))
+        if api.group and (api.group, api.version, api.plural) not in self.state.types:
+            raise errors.page_not_found()
         rtype = self.state.find(api.group, api.version, api.plural)
         if api.namespace is not None and not rtype.namespaced:
             raise errors.resource_not_found()
@@ -298,7 +302,9 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
         self._authorize(request, rtype, api, method, watch)
         dry_run = params.get("dryRun") == "All"
         strict = params.get("fieldValidation") == "Strict"
-        warnings: list[str] | None = [] if params.get("fieldValidation") == "Warn" else None
+        # No fieldValidation means Warn on kube-apiserver: unknown fields are dropped and named in
+        # Warning headers (the operator's clients send none; kubectl sends Strict).
+        warnings: list[str] | None = [] if params.get("fieldValidation", "Warn") == "Warn" else None
         accept = request.headers.get("Accept", "")
         if api.name is None:
             if method == "GET" and watch:
@@ -324,6 +330,8 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
         name = api.name
         if api.subresource not in (None, "status"):
             if not (rtype.plural == "namespaces" and api.subresource == "finalize" and method == "PUT"):
+                if rtype.custom:  # kube-apiserver's CRD handler: "<plural>.<group> "<name>" not found"
+                    raise errors.not_found(rtype.plural, rtype.group, name)
                 raise errors.resource_not_found()
             api = attrs.evolve(api, subresource=None)
         if api.subresource == "status" and not rtype.status_subresource:
@@ -368,11 +376,11 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
         if method == "DELETE":
             options = request.data if isinstance(request.data, dict) else {}
             dry_run = dry_run or "All" in (options.get("dryRun") or [])
-            return _json(
-                self._output(
-                    rtype, self.state.delete(rtype, api.namespace, name, options, dry_run=dry_run), accept
-                )
-            )
+            deleted = self.state.delete(rtype, api.namespace, name, options, dry_run=dry_run)
+            still_there = (api.namespace or "", name) in self.state.objects[rtype.group_plural]
+            if still_there or rtype.plural == "namespaces":  # marked for deletion: the object
+                return _json(self._output(rtype, deleted, accept))
+            return _json(errors.deleted(rtype.plural, rtype.group, name, deleted["metadata"].get("uid", "")))
         raise errors.method_not_allowed()
 
     def _authenticated(self, request: rendering.Request) -> bool:
@@ -453,7 +461,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
     def _list(
         self, rtype: ResourceType, api: ApiPath, params: Mapping[str, str], accept: str
     ) -> aiohttp.web.StreamResponse:
-        items = self.state.select(rtype, api.namespace, parse_selectors(params))
+        items = self.state.select(rtype, api.namespace, parse_selectors(params, selectable_fields(rtype)))
         items, list_meta = _page(items, params, self.state.rv)
         if table.wants_table(accept):
             result = table.table(
@@ -461,6 +469,8 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
             )
             result["metadata"] = list_meta
             return _json(result)
+        if rtype.custom:  # unstructured lists always carry the key, empty on the last page
+            list_meta.setdefault("continue", "")
         if table.wants_as(accept, "PartialObjectMetadataList"):
             partial = [table.partial_object_metadata(obj) for obj in items]
             return _json(
@@ -479,7 +489,7 @@ class SandboxKubernetesEmulator(kmock.KubernetesEmulator):
     def _delete_collection(
         self, rtype: ResourceType, api: ApiPath, params: Mapping[str, str]
     ) -> aiohttp.web.StreamResponse:
-        items = self.state.select(rtype, api.namespace, parse_selectors(params))
+        items = self.state.select(rtype, api.namespace, parse_selectors(params, selectable_fields(rtype)))
         for obj in items:
             meta = obj["metadata"]
             self.state.delete(rtype, meta.get("namespace"), meta["name"])

@@ -17,6 +17,7 @@ class ApiError(Exception):
         message: str,
         details: JsonObject | None = None,
         body: JsonObject | None = None,
+        text: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -24,6 +25,8 @@ class ApiError(Exception):
         self.message = message
         self.details = details
         self._body = body
+        self.text = text  # answered as text/plain instead of a Status (Go's http.NotFound)
+        self.warnings: list[str] = []  # Warning headers sent with the error (e.g. unknown fields)
 
     def to_status(self) -> JsonObject:
         if self._body is not None:
@@ -55,10 +58,29 @@ def _details(plural: str, group: str, name: str | None) -> JsonObject:
     return details
 
 
+def deleted(plural: str, group: str, name: str, uid: str) -> JsonObject:
+    """What DELETE answers when the object is gone at once (no finalizers): a Status of success,
+    not the object (registry.Store without ReturnDeletedObject, which most kinds are)."""
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {**_details(plural, group, name), "uid": uid},
+    }
+
+
 def not_found(plural: str, group: str, name: str) -> ApiError:
     return ApiError(
         404, "NotFound", f'{_qualified(plural, group)} "{name}" not found', _details(plural, group, name)
     )
+
+
+def page_not_found() -> ApiError:
+    """What kube-apiserver answers for a path no API group handles, or an unknown resource of a
+    group served by apiextensions (custom resources): Go's plain-text http.NotFound, not a Status.
+    The core group (/api/v1) answers resource_not_found() instead."""
+    return ApiError(404, "NotFound", "404 page not found", text="404 page not found\n")
 
 
 def resource_not_found() -> ApiError:
@@ -115,14 +137,16 @@ def unsupported_media_type(accepted: list[str]) -> ApiError:
         "UnsupportedMediaType",
         "the body of the request was in an unknown format - accepted media types include: "
         + ", ".join(accepted),
-        {},
     )
 
 
 def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]) -> ApiError:
     """422 Invalid; each cause is (reason like FieldValueInvalid, field, message)."""
     what = f"{kind}.{group}" if group else kind
-    message = f'{what} "{name}" is invalid: ' + ", ".join(f"{field}: {text}" for _, field, text in causes)
+    texts = list(dict.fromkeys(f"{field}: {text}" for _, field, text in causes))  # utilerrors.Aggregate
+    message = f'{what} "{name}" is invalid: ' + (
+        texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+    )
     return ApiError(
         422,
         "Invalid",
@@ -132,6 +156,20 @@ def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]
             **({"group": group} if group else {}),
             "kind": kind,
             "causes": [{"reason": reason, "message": text, "field": field} for reason, field, text in causes],
+        },
+    )
+
+
+def invalid_list_options(field: str, reason: str, text: str) -> ApiError:
+    """422 for list/watch query parameters that do not go together (meta.k8s.io ListOptions)."""
+    return ApiError(
+        422,
+        "Invalid",
+        f'ListOptions.meta.k8s.io "" is invalid: {field}: {text}',
+        {
+            "group": "meta.k8s.io",
+            "kind": "ListOptions",
+            "causes": [{"reason": reason, "message": text, "field": field}],
         },
     )
 

@@ -108,10 +108,17 @@ def _split_pointer(path: Any) -> list[str]:
     return [_unescape(part) for part in path.split("/")[1:]] if path else []
 
 
+# kube-apiserver answers every failure to apply a JSON patch (a failed test, a missing path, an
+# unknown op) with this message alone, 422 Invalid, and keeps the detail to itself.
+REJECTED = "the server rejected our request due to an error in our request"
+
+
+def _rejected() -> ApiError:
+    return unprocessable(REJECTED)
+
+
 def _path_not_found(path: str) -> ApiError:
-    return unprocessable(
-        f"the server rejected our request due to an error in our request: path {path!r} not found"
-    )
+    return _rejected()
 
 
 def _resolve(doc: Any, parts: list[str], path: str) -> Any:
@@ -137,11 +144,7 @@ def _add(doc: Any, parts: list[str], value: Any, path: str, replace: bool) -> An
     parent = _resolve(doc, parts[:-1], path)
     last = parts[-1]
     if isinstance(parent, dict):
-        if replace and last not in parent:
-            raise unprocessable(
-                f"the server rejected our request due to an error in our request: "
-                f"replace operation does not apply: doc is missing key: {path}"
-            )
+        # `replace` of a missing key adds it: kube-apiserver's JSON patch library allows that.
         parent[last] = copy.deepcopy(value)
     elif isinstance(parent, list):
         if last == "-" and not replace:
@@ -150,44 +153,44 @@ def _add(doc: Any, parts: list[str], value: Any, path: str, replace: bool) -> An
             try:
                 index = int(last)
             except ValueError:
-                raise unprocessable(f"invalid array index in {path!r}") from None
+                raise _rejected() from None
             if replace:
                 if not 0 <= index < len(parent):
-                    raise unprocessable(f"replace operation does not apply: index out of range: {path}")
+                    raise _rejected()
                 parent[index] = copy.deepcopy(value)
             else:
                 if not 0 <= index <= len(parent):
-                    raise unprocessable(f"add operation does not apply: index out of range: {path}")
+                    raise _rejected()
                 parent.insert(index, copy.deepcopy(value))
     else:
-        raise unprocessable(f"the server rejected our request: cannot add at {path!r}")
+        raise _rejected()
     return doc
 
 
 def _remove(doc: Any, parts: list[str], path: str) -> tuple[Any, Any]:
     if not parts:
-        raise unprocessable("cannot remove the whole document")
+        raise _rejected()
     parent = _resolve(doc, parts[:-1], path)
     last = parts[-1]
     if isinstance(parent, dict):
         if last not in parent:
-            raise unprocessable(
-                f"the server rejected our request due to an error in our request: "
-                f"remove operation does not apply: doc is missing path: {path}"
-            )
+            raise _rejected()
         return doc, parent.pop(last)
     if isinstance(parent, list):
         try:
             return doc, parent.pop(int(last))
         except (ValueError, IndexError):
-            raise unprocessable(f"remove operation does not apply: doc is missing path: {path}") from None
-    raise unprocessable(f"remove operation does not apply: doc is missing path: {path}")
+            raise _rejected() from None
+    raise _rejected()
 
 
 def json_patch(target: Any, operations: Any) -> Any:
     """RFC 6902, all six operations. A failed `test` is HTTP 422, as on a real server."""
     if not isinstance(operations, list):
-        raise bad_request("json patch must be a list of operations")
+        raise bad_request(
+            f"error decoding patch: json: cannot unmarshal {_go_json_type(operations)} "
+            "into Go value of type []handlers.jsonPatchOp"
+        )
     doc = copy.deepcopy(target)
     for operation in operations:
         if not isinstance(operation, dict) or "op" not in operation:
@@ -212,10 +215,18 @@ def json_patch(target: Any, operations: Any) -> Any:
         elif op == "test":
             actual = _resolve(doc, parts, path)
             if actual != operation.get("value"):
-                raise unprocessable(
-                    "the server rejected our request due to an error in our request: "
-                    f"testing value {path} failed: test failed"
-                )
+                raise _rejected()
         else:
-            raise bad_request(f"unexpected JSON patch operation: {op!r}")
+            raise _rejected()
     return doc
+
+
+def _go_json_type(value: Any) -> str:
+    """The JSON type's name in Go's json.UnmarshalTypeError."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "object" if isinstance(value, dict) else "null"

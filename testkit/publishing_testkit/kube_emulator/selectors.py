@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from publishing_testkit.kube_emulator.errors import bad_request
+
+if TYPE_CHECKING:
+    from publishing_testkit.kube_emulator.resources import ResourceType
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 
@@ -88,14 +91,21 @@ def field_value(obj: Mapping[str, Any], path: str) -> str | None:
     return None
 
 
-def parse_field_selector(text: str | None) -> Predicate:
-    """`path=value`, `path==value`, `path!=value` terms on any dotted field (metadata.name, ...)."""
+# What kube-apiserver lets a custom resource be selected by (without CRD selectableFields).
+CUSTOM_RESOURCE_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
+
+
+def parse_field_selector(text: str | None, supported: frozenset[str] | None = None) -> Predicate:
+    """`path=value`, `path==value`, `path!=value` terms on dotted fields (metadata.name, ...);
+    any field unless `supported` names the allowed ones (400 "field label not supported" else)."""
     terms: list[tuple[str, bool, str]] = []
     for term in _split_terms(text or ""):
         match = re.match(r"^\s*([A-Za-z0-9._-]+)\s*(==|!=|=)\s*(.*?)\s*$", term)
         if not match:
             raise bad_request(f"invalid field selector: {term.strip()!r}")
         path, op, value = match.groups()
+        if supported is not None and path not in supported:
+            raise bad_request(f"field label not supported: {path}")
         terms.append((path, op != "!=", value))
 
     def predicate(obj: Mapping[str, Any]) -> bool:
@@ -104,8 +114,14 @@ def parse_field_selector(text: str | None) -> Predicate:
     return predicate
 
 
-def parse_selectors(params: Mapping[str, str]) -> Predicate:
+def selectable_fields(rtype: ResourceType) -> frozenset[str] | None:
+    """The field selectors a resource type takes: a custom resource's are fixed; the built-in
+    kinds' are not checked here (any field)."""
+    return CUSTOM_RESOURCE_FIELDS if rtype.custom else None
+
+
+def parse_selectors(params: Mapping[str, str], supported_fields: frozenset[str] | None = None) -> Predicate:
     """A list's or watch's `labelSelector` and `fieldSelector` query parameters, as one predicate."""
     labels = parse_label_selector(params.get("labelSelector"))
-    fields = parse_field_selector(params.get("fieldSelector"))
+    fields = parse_field_selector(params.get("fieldSelector"), supported_fields)
     return lambda obj: labels(obj) and fields(obj)

@@ -15,6 +15,7 @@ import base64
 import contextlib
 import copy
 import datetime
+import json
 import random
 import re
 import uuid
@@ -79,6 +80,7 @@ class ClusterState:
         self.objects: dict[tuple[str, str], dict[tuple[str, str], JsonObject]] = {}
         self.log: deque[WatchEvent] = deque(maxlen=event_log_size)
         self.rv = 0
+        self.registered_at: dict[tuple[str, str], int] = {}  # (group, plural) -> rv when first served
         self._validator_factory = validator_factory or _default_validator_factory
         self._changed = asyncio.Event()
         self._compiled: dict[str, tuple[Any, list[ResourceType]]] = {}  # CRD name -> (spec, its types)
@@ -90,6 +92,8 @@ class ClusterState:
     # ---- resource types ------------------------------------------------------------------------
 
     def _register(self, rtype: ResourceType) -> None:
+        # A watch cache starts when its type is served: history before that is too old (410).
+        self.registered_at.setdefault(rtype.group_plural, self.rv)
         self.types[(rtype.group, rtype.version, rtype.plural)] = rtype
         self.objects.setdefault(rtype.group_plural, {})
 
@@ -222,6 +226,7 @@ class ClusterState:
         obj["apiVersion"], obj["kind"] = rtype.api_version, rtype.kind
         obj = self._prepare_builtin_create(rtype, obj)
         obj = self._admit(rtype, obj, None, None, strict, warnings)
+        _drop_empty_metadata(obj)
         if dry_run:
             return obj
         self._write(rtype, obj, None)
@@ -250,15 +255,15 @@ class ClusterState:
         meta = new.setdefault("metadata", {})
         if not meta.get("resourceVersion") and rtype.custom:
             raise errors.invalid(
-                rtype.kind,
+                rtype.plural,  # kube-apiserver names the resource here, not the kind
                 rtype.group,
                 name,
                 [
                     (
                         "FieldValueInvalid",
                         "metadata.resourceVersion",
-                        "Invalid value: 0x0: must be specified for an update",
-                    ),
+                        "Invalid value: 0: must be specified for an update",
+                    )
                 ],
             )
         return self._update(rtype, old, new, subresource, dry_run, strict, warnings)
@@ -314,24 +319,25 @@ class ClusterState:
         old = self._stored(rtype, namespace, name)
         preconditions = (options or {}).get("preconditions") or {}
         meta = old["metadata"]
+        # apiserver registry/rest/delete.go: the conflict names the kind, not the resource.
         if preconditions.get("uid") and preconditions["uid"] != meta.get("uid"):
             raise errors.conflict(
-                rtype.plural,
+                rtype.kind,
                 rtype.group,
                 name,
-                f"Precondition failed: UID in precondition: {preconditions['uid']}, "
-                f"UID in object meta: {meta.get('uid')}",
+                f"the UID in the precondition ({preconditions['uid']}) does not match the UID in record "
+                f"({meta.get('uid')}). The object might have been deleted and then recreated",
             )
         if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != meta.get(
             "resourceVersion"
         ):
             raise errors.conflict(
-                rtype.plural,
+                rtype.kind,
                 rtype.group,
                 name,
-                f"Precondition failed: ResourceVersion in precondition: "
-                f"{preconditions['resourceVersion']}, ResourceVersion in object meta: "
-                f"{meta.get('resourceVersion')}",
+                f"the ResourceVersion in the precondition ({preconditions['resourceVersion']}) does not "
+                f"match the ResourceVersion in record ({meta.get('resourceVersion')}). "
+                "The object might have been modified",
             )
         is_namespace = (rtype.group, rtype.plural) == ("", "namespaces")
         if dry_run:
@@ -427,25 +433,25 @@ class ClusterState:
             if old_meta.get("deletionTimestamp"):
                 added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
                 if added:
-                    raise errors.invalid(
-                        rtype.kind,
-                        rtype.group,
-                        name,
-                        [
-                            (
-                                "FieldValueForbidden",
-                                "metadata.finalizers",
-                                "Forbidden: no new finalizers can be added if the object is being deleted, "
-                                f"found new finalizers {sorted(added)!r}",
-                            ),
-                        ],
+                    go_list = "[]string{" + ", ".join(json.dumps(f) for f in sorted(added)) + "}"  # Go's %#v
+                    cause = (
+                        "FieldValueForbidden",
+                        "metadata.finalizers",
+                        "Forbidden: no new finalizers can be added if the object is being deleted, "
+                        f"found new finalizers {go_list}",
                     )
-            if rtype.has_generation and _without_metadata(new) != _without_metadata(old):
-                meta["generation"] = int(old_meta.get("generation", 1)) + 1
+                    # Twice, as kube-apiserver lists it: the object-meta update check runs in the generic
+                    # registry and again in the resource's own update validation (the message dedups).
+                    raise errors.invalid(rtype.kind, rtype.group, name, [cause, cause])
         new["apiVersion"], new["kind"] = old.get("apiVersion", rtype.api_version), rtype.kind
         new["metadata"]["resourceVersion"] = old_meta.get("resourceVersion")
         new = self._prepare_builtin_update(rtype, new)
         new = self._admit(rtype, new, old, subresource, strict, warnings)
+        _drop_empty_metadata(new)
+        # After defaulting, as kube-apiserver decides it: a PUT that only leaves out defaulted
+        # fields changes nothing and keeps the generation.
+        if subresource is None and rtype.has_generation and _without_metadata(new) != _without_metadata(old):
+            new["metadata"]["generation"] = int(old_meta.get("generation", 1)) + 1
         if new == old:
             return old  # a no-op write keeps the resourceVersion and emits no event, as etcd does
         if dry_run:
@@ -472,6 +478,20 @@ class ClusterState:
     ) -> JsonObject:
         if rtype.validator is None:
             return new
+        # Unknown fields first, as kube-apiserver's decoder finds them before any validation: with
+        # fieldValidation=Strict a typo is the error, not the "Required value" it leaves behind.
+        unknown: list[str] = []
+        prune = getattr(rtype.validator, "prune", None)
+        if (strict or warnings is not None) and prune is not None:
+            unknown = pruned_fields(new, prune(copy.deepcopy(new)))
+        if unknown and strict:
+            listed = ", ".join(f'unknown field "{field}"' for field in unknown)
+            raise errors.bad_request(
+                f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: '
+                f"strict decoding error: {listed}"
+            )
+        if warnings is not None and prune is not None:  # said even when validation then fails
+            warnings.extend(f'unknown field "{field}"' for field in unknown)
         try:
             admitted = rtype.validator.admit(new, old, subresource=subresource)
         except Exception as exc:
@@ -480,23 +500,25 @@ class ClusterState:
                 raise
             name = new.get("metadata", {}).get("name", "")
             status = to_status(rtype.kind, name, rtype.group)
-            raise ApiError(
+            error = ApiError(
                 int(status.get("code", 422)),
                 str(status.get("reason", "Invalid")),
                 str(status.get("message", "")),
                 status.get("details"),
                 body=status,
-            ) from None
-        unknown = pruned_fields(new, admitted) if strict or warnings is not None else []
-        if unknown and strict:
-            # kubectl asks for fieldValidation=Strict: unknown fields are an error, not silently pruned.
-            listed = ", ".join(f'unknown field "{field}"' for field in unknown)
-            raise errors.bad_request(
-                f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: '
-                f"strict decoding error: {listed}"
             )
-        if warnings is not None:  # fieldValidation=Warn: pruned, and said so in Warning headers
-            warnings.extend(f'unknown field "{field}"' for field in unknown)
+            error.warnings = list(warnings or [])
+            raise error from None
+        if prune is None and (strict or warnings is not None):  # a validator that only admits
+            unknown = pruned_fields(new, admitted)
+            if unknown and strict:
+                listed = ", ".join(f'unknown field "{field}"' for field in unknown)
+                raise errors.bad_request(
+                    f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: '
+                    f"strict decoding error: {listed}"
+                )
+            if warnings is not None:  # fieldValidation=Warn: pruned, and said so in Warning headers
+                warnings.extend(f'unknown field "{field}"' for field in unknown)
         return dict(admitted)
 
     def _check_kind(self, rtype: ResourceType, obj: JsonObject) -> None:
@@ -680,6 +702,7 @@ class ClusterState:
         for rtype in rtypes:
             self._unregister(rtype)
         self.objects.pop(group_plural, None)
+        self.registered_at.pop(group_plural, None)
 
     # ---- namespaces ----------------------------------------------------------------------------
 
@@ -704,6 +727,18 @@ class ClusterState:
             if (group, plural) != ("", "namespaces") and any(ns == namespace for ns, _ in items):
                 return
         self._remove(ns_type, ns_obj)
+
+
+_OMITTED_WHEN_EMPTY = ("labels", "annotations", "finalizers", "ownerReferences", "generateName")
+
+
+def _drop_empty_metadata(obj: JsonObject) -> None:
+    """ObjectMeta's omitempty fields: kube-apiserver stores `labels: {}` or `finalizers: []` as absent."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        for key in _OMITTED_WHEN_EMPTY:
+            if key in meta and not meta[key]:
+                del meta[key]
 
 
 def _without_metadata(obj: Mapping[str, Any]) -> dict[str, Any]:

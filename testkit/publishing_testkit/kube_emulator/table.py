@@ -98,20 +98,31 @@ def _scalar(value: Any) -> str:
     return json.dumps(value, separators=(",", ":")) if isinstance(value, dict | list) else str(value)
 
 
+# ObjectMeta.name's documentation, which kube-apiserver puts in the Name column's description.
+NAME_DESCRIPTION = (
+    "Name must be unique within a namespace. Is required when creating resources, although some "
+    "resources may allow a client to request the generation of an appropriate name automatically. "
+    "Name is primarily intended for creation idempotence and configuration definition. Cannot be "
+    "updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names"
+)
+
+
 def column_definitions(rtype: ResourceType) -> list[JsonObject]:
     name = {
         "name": "Name",
         "type": "string",
         "format": "name",
         "priority": 0,
-        "description": "Name must be unique within a namespace.",
+        "description": NAME_DESCRIPTION,
     }
     return [name] + [
         {
             "name": column.name,
             "type": column.type,
             "format": column.format,
-            "description": column.description or column.name,
+            # kube-apiserver's words for a printer column without a description
+            "description": column.description
+            or f"Custom resource definition column (in JSONPath format): {column.json_path}",
             "priority": column.priority,
         }
         for column in rtype.columns

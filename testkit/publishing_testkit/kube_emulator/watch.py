@@ -24,7 +24,7 @@ import aiohttp.web
 from publishing_testkit.kube_emulator import errors, table
 from publishing_testkit.kube_emulator.errors import JsonObject
 from publishing_testkit.kube_emulator.resources import ResourceType
-from publishing_testkit.kube_emulator.selectors import parse_selectors
+from publishing_testkit.kube_emulator.selectors import parse_selectors, selectable_fields
 from publishing_testkit.kube_emulator.store import ClusterState
 
 _LIVENESS_CHECK = 1.0  # seconds between checks that the client is still connected while idle
@@ -44,7 +44,13 @@ async def serve_watch(
     cut: Callable[[], bool] = lambda: False,
 ) -> aiohttp.web.StreamResponse:
     """Stream the events; when `cut()` turns true (an injected fault) the connection drops mid-stream."""
-    selected = parse_selectors(params)
+    selected = parse_selectors(params, selectable_fields(rtype))
+    if params.get("sendInitialEvents") == "true" and params.get("resourceVersionMatch") != "NotOlderThan":
+        raise errors.invalid_list_options(  # before the stream starts: an HTTP 422, as on a real server
+            "resourceVersionMatch",
+            "FieldValueForbidden",
+            "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+        )
 
     def matches(obj: Mapping[str, Any] | None) -> bool:
         if obj is None:
@@ -102,6 +108,10 @@ async def serve_watch(
                 last = int(requested)
             except ValueError:
                 await send("ERROR", errors.bad_request(f"invalid resourceVersion {requested!r}").to_status())
+                return response
+            started = state.registered_at.get(rtype.group_plural, 0)
+            if last < started:  # older than this type's watch cache: kube-apiserver's 410
+                await send("ERROR", errors.gone(f"too old resource version: {last} ({started})").to_status())
                 return response
         next_bookmark = loop.time() + bookmark_interval
         while not closing.is_set():
