@@ -11,14 +11,7 @@ from publishing_testkit.expo_simulator.state import (
     SimulatorConfig,
     SimulatorState,
 )
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fixtures.clock import FakeClock
 
 
 @pytest.fixture

@@ -1,18 +1,11 @@
 """The Expo circuit breaker with an explicit clock."""
 
 from publishing_operator.circuit import CircuitBreaker, CircuitState
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fixtures.clock import FakeClock
 
 
 def test_opens_after_threshold_consecutive_failures_and_success_resets_the_count() -> None:
-    clock = Clock()
+    clock = FakeClock()
     breaker = CircuitBreaker(threshold=3, open_for=30, clock=clock)
     breaker.record_failure()
     breaker.record_failure()
@@ -27,7 +20,7 @@ def test_opens_after_threshold_consecutive_failures_and_success_resets_the_count
 
 
 def test_half_opens_after_the_wait_and_a_failed_probe_doubles_it_up_to_the_cap() -> None:
-    clock = Clock()
+    clock = FakeClock()
     breaker = CircuitBreaker(threshold=1, open_for=30, max_open_for=50, clock=clock)
     breaker.record_failure()
     clock.now += 30
@@ -42,7 +35,7 @@ def test_half_opens_after_the_wait_and_a_failed_probe_doubles_it_up_to_the_cap()
 
 
 def test_listeners_hear_open_and_close_once() -> None:
-    clock = Clock()
+    clock = FakeClock()
     breaker = CircuitBreaker(threshold=2, open_for=10, clock=clock)
     heard: list[CircuitState] = []
     breaker.on_change(heard.append)

@@ -15,16 +15,21 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from publishing_testkit.controlplane import kubeconfig as kubeconfigs
-from publishing_testkit.controlplane.apiserver import SERVICE_IP, ApiServerConfig, ApiServerFiles
+from publishing_testkit.controlplane.apiserver import (
+    IN_CLUSTER_NAMES,
+    SERVICE_IP,
+    ApiServerConfig,
+    ApiServerFiles,
+)
 from publishing_testkit.controlplane.etcd import EtcdConfig
-from publishing_testkit.controlplane.pki import CertificateAuthority, signing_key
 from publishing_testkit.controlplane.workdir import PREFIX, make_workdir, sweep_stale
+from publishing_testkit.pki import CertificateAuthority, signing_key
 from tests.fixtures.real_api import namespace_for_test
 
 
 def test_the_ca_issues_a_serving_certificate_for_loopback_and_the_in_cluster_names() -> None:
     ca = CertificateAuthority()
-    serving = x509.load_pem_x509_certificate(ca.serving("127.0.0.1", SERVICE_IP).cert_pem)
+    serving = x509.load_pem_x509_certificate(ca.serving("127.0.0.1", SERVICE_IP, *IN_CLUSTER_NAMES).cert_pem)
     ca_public_key = ca.cert.public_key()
     assert isinstance(ca_public_key, ec.EllipticCurvePublicKey)
     serving.verify_directly_issued_by(ca.cert)

@@ -10,17 +10,7 @@ import pytest
 
 from publishing_operator.health import STEP_TIMEOUT, WATCH_ECHO_TIMEOUT, Health, serve_health
 from publishing_operator.httpserve import start_http_server
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.fixtures.clock import FakeClock
 
 
 @pytest.fixture

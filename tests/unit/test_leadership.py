@@ -8,6 +8,7 @@ from typing import Any
 
 from publishing_operator.adapters.kube import KubeApi, KubeError
 from publishing_operator.controller.leadership import LeaderElector
+from tests.fixtures.clock import FakeClock
 
 
 class FakeLeases(KubeApi):
@@ -43,16 +44,8 @@ class FakeLeases(KubeApi):
         return copy.deepcopy(self.lease)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def elector(
-    leases: FakeLeases, identity: str, clock: Clock, events: list[str], led: asyncio.Event | None = None
+    leases: FakeLeases, identity: str, clock: FakeClock, events: list[str], led: asyncio.Event | None = None
 ) -> LeaderElector:
     async def started() -> None:
         events.append(f"{identity} leads")
@@ -87,7 +80,7 @@ async def step(e: LeaderElector) -> bool:
 
 
 async def test_the_first_candidate_leads_and_the_second_waits_for_expiry() -> None:
-    leases, clock, events = FakeLeases(), Clock(), []
+    leases, clock, events = FakeLeases(), FakeClock(), []
     a, b = elector(leases, "a", clock, events), elector(leases, "b", clock, events)
     assert await step(a) and await step(a)  # created, then renewed
     assert not await step(b)
@@ -101,7 +94,7 @@ async def test_the_first_candidate_leads_and_the_second_waits_for_expiry() -> No
 
 
 async def test_a_renewing_leader_is_never_taken_over() -> None:
-    leases, clock, events = FakeLeases(), Clock(), []
+    leases, clock, events = FakeLeases(), FakeClock(), []
     a, b = elector(leases, "a", clock, events), elector(leases, "b", clock, events)
     await step(a)
     for _ in range(20):
@@ -112,7 +105,7 @@ async def test_a_renewing_leader_is_never_taken_over() -> None:
 
 
 async def test_a_leader_that_cannot_renew_steps_down_before_the_lease_expires() -> None:
-    leases, clock, events = FakeLeases(), Clock(), []
+    leases, clock, events = FakeLeases(), FakeClock(), []
     a = elector(leases, "a", clock, events)
     await step(a)
     leases.down = True
@@ -124,7 +117,7 @@ async def test_a_leader_that_cannot_renew_steps_down_before_the_lease_expires() 
 
 
 async def test_stopping_releases_the_lease_for_an_immediate_hand_over() -> None:
-    leases, clock, events = FakeLeases(), Clock(), []
+    leases, clock, events = FakeLeases(), FakeClock(), []
     led = asyncio.Event()
     a, b = elector(leases, "a", clock, events, led), elector(leases, "b", clock, events)
     stop = asyncio.Event()

@@ -9,24 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from publishing_operator.limiter import Denial, Grant, LimitReason, StartLimiter
+from tests.fixtures.clock import FakeClock
 
 T0 = 1_800_000_000.0  # an epoch-seconds origin, like the timestamps in resource status
 
 
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(T0)
 
 
 def make(clock: FakeClock, rate: int = 5, window: float = 60.0, **kwargs: object) -> StartLimiter:
@@ -315,7 +305,7 @@ def test_randomized_run_never_exceeds_the_rate_and_nobody_starves(seed: int) -> 
     than `rate` starts, the in-flight cap holds, every key that keeps asking starts."""
     rng = random.Random(seed)
     rate, window, cap = rng.randint(1, 6), float(rng.choice([10, 60, 90])), rng.choice([0, 0, 3, 8])
-    clock = FakeClock()
+    clock = FakeClock(T0)
     limiter = StartLimiter(rate, window, max_in_flight=cap, clock=clock, in_flight_poll=5)
     woken: set[str] = set()
     limiter.on_slot_free(woken.update)

@@ -14,6 +14,8 @@ from publishing_testkit.controlplane.ports import HOST
 
 SERVICE_CIDR = "10.0.0.0/24"
 SERVICE_IP = "10.0.0.1"  # the first address of SERVICE_CIDR: the `kubernetes` Service
+# The names the API server's certificate is valid for, beside its addresses.
+IN_CLUSTER_NAMES = ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc")
 
 
 @dataclass(frozen=True)

@@ -21,15 +21,20 @@ from types import TracebackType
 from typing import Any
 
 from publishing_testkit.controlplane import kubeconfig as kubeconfigs
-from publishing_testkit.controlplane.apiserver import SERVICE_IP, ApiServerConfig, ApiServerFiles
+from publishing_testkit.controlplane.apiserver import (
+    IN_CLUSTER_NAMES,
+    SERVICE_IP,
+    ApiServerConfig,
+    ApiServerFiles,
+)
 from publishing_testkit.controlplane.binaries import Binaries, find_binaries
 from publishing_testkit.controlplane.client import AdminClient
 from publishing_testkit.controlplane.etcd import EtcdConfig
-from publishing_testkit.controlplane.pki import CertificateAuthority, signing_key
 from publishing_testkit.controlplane.ports import HOST, free_port
 from publishing_testkit.controlplane.processes import Child
 from publishing_testkit.controlplane.readiness import NotReady, wait_until_ready
 from publishing_testkit.controlplane.workdir import make_workdir, remove_workdir
+from publishing_testkit.pki import CertificateAuthority, signing_key
 
 ADMIN_USER = "admin"
 ADMIN_GROUPS = ("system:masters",)
@@ -126,7 +131,7 @@ class ControlPlane:
     def _prepare_files(self, workdir: Path) -> None:
         ca = CertificateAuthority()
         self.ca_pem = ca.cert_pem
-        serving = ca.serving(HOST, SERVICE_IP)
+        serving = ca.serving(HOST, SERVICE_IP, *IN_CLUSTER_NAMES)
         admin_cert = ca.client(ADMIN_USER, ADMIN_GROUPS)
         self._admin_cert = (admin_cert.cert_pem, admin_cert.key_pem)
         self._admin_token = secrets.token_urlsafe(32)

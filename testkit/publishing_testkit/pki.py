@@ -1,5 +1,6 @@
-"""A private CA for one control plane: the API server's serving certificate, client certificates,
-and the ServiceAccount token signing key. Everything lives only as long as the control plane.
+"""A private CA for test API servers (the real control plane and the emulator's HTTPS): serving
+certificates, client certificates, and the ServiceAccount token signing key. Everything lives only
+as long as the server it was made for.
 
 Made with `cryptography` (no openssl CLI): EC P-256 keys are fast to generate and accepted by
 kube-apiserver for TLS, client certificates and ServiceAccount token signing (ES256).
@@ -104,16 +105,14 @@ class CertificateAuthority:
         cert = builder.sign(self._key, hashes.SHA256())
         return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 
-    def serving(self, host: str, service_ip: str) -> KeyPair:
-        """The API server's certificate: valid for the loopback address and the in-cluster names."""
-        san: list[x509.GeneralName] = [
-            x509.IPAddress(ipaddress.ip_address(host)),
-            x509.IPAddress(ipaddress.ip_address(service_ip)),
-            *(
-                x509.DNSName(dns)
-                for dns in ("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc")
-            ),
-        ]
+    def serving(self, *hosts: str) -> KeyPair:
+        """An API server's certificate, valid for each of `hosts` (IP addresses or DNS names)."""
+        san: list[x509.GeneralName] = []
+        for host in dict.fromkeys(hosts):
+            try:
+                san.append(x509.IPAddress(ipaddress.ip_address(host)))
+            except ValueError:
+                san.append(x509.DNSName(host))
         return self._issue(_name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH, san)
 
     def client(self, user: str, groups: tuple[str, ...] = ()) -> KeyPair:
