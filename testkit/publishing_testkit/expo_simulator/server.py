@@ -79,6 +79,13 @@ def _operation_names(document: DocumentNode, operation_name: str | None) -> tupl
     return name, names, chosen.operation is OperationType.MUTATION
 
 
+def _selection_count(document: DocumentNode, operation_name: str | None) -> int:
+    for op in document.definitions:
+        if isinstance(op, OperationDefinitionNode) and (op.name.value if op.name else None) == operation_name:
+            return len(op.selection_set.selections)
+    return 1
+
+
 # Clients send the same few documents over and over: parse and validate each text once. A
 # document that does not parse raises, and exceptions are not cached.
 @functools.lru_cache(maxsize=256)
@@ -160,7 +167,13 @@ async def graphql_handler(request: web.Request) -> web.StreamResponse:
             _error_body(f"invalid request: {exc}", request_id, errorCode="BAD_REQUEST"), 400, request_id
         )
     name, fields, is_mutation = _operation_names(document, operation_name)
-    record = CallRecord(time=state.now(), operation_name=name, fields=sorted(fields), http_status=0)
+    record = CallRecord(
+        time=state.now(),
+        operation_name=name,
+        fields=sorted(fields),
+        http_status=0,
+        selections=_selection_count(document, name),
+    )
     state.record_call(record)
     fault = state.take_call_fault(fields | ({name} if name else set()))
     if fault is not None:

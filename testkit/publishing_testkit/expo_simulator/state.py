@@ -221,6 +221,7 @@ class CallRecord:
     fields: list[str]
     http_status: int
     fault: str | None = None
+    selections: int = 1  # top-level fields asked for: a coalesced poll asks for one per build
 
 
 class SimulatorState:
