@@ -59,12 +59,14 @@ class WorkerPool:
         uid = str(body.get("metadata", {}).get("uid", ""))
         if not uid:
             return
-        status = status_of(body)  # parsed once per event: the hot path of a busy cluster
-        self.ctx.metrics.phases.observe(body, status)
         worker = self.workers.get(uid)
         if worker is not None:
+            # Parsed once per version: the echo of our own write, or the version the next step reads.
+            self.ctx.metrics.phases.observe(body, worker.status_of(body))
             worker.update(body)
             return
+        status = status_of(body)
+        self.ctx.metrics.phases.observe(body, status)
         own = self._own_writes.get(uid)
         if own is not None and resource_version(body) in own:
             return  # the late echo of a write this process made (and has already seen)

@@ -21,6 +21,7 @@ from publishing_operator.api import (
     FINISHED_PHASES,
     RESULT_LABEL,
     RETRY_ANNOTATION,
+    PublishingBuildSpec,
     PublishingBuildStatus,
 )
 from publishing_operator.credentials import ResolvedCredentials
@@ -91,6 +92,10 @@ class Worker:
         # Kept by the pool beyond this worker's life: a late echo must not start a new worker.
         self._own_writes = own_writes if own_writes is not None else new_own_writes()
         self.log = WorkerLog(self)
+        # Parsed once: the status per resourceVersion (a watch event and the step after it read the
+        # same version), the spec per generation (it changes only with the generation).
+        self._status: tuple[str, PublishingBuildStatus] | None = None
+        self._spec: tuple[int, PublishingBuildSpec] | None = None
 
     @property
     def uid(self) -> str:
@@ -103,6 +108,32 @@ class Worker:
     @property
     def name(self) -> str:
         return self.ref.name
+
+    def status(self) -> PublishingBuildStatus:
+        """The status of the newest copy (shared: never change it in place; the lifecycle copies)."""
+        return self.status_of(self.body)
+
+    def status_of(self, body: Mapping[str, Any]) -> PublishingBuildStatus:
+        """The status of `body`, a copy of this worker's object, parsed once per resourceVersion."""
+        rv = resource_version(body)
+        cached = self._status
+        if cached is not None and rv and cached[0] == rv:
+            return cached[1]
+        status = status_of(body)
+        if rv:
+            self._status = (rv, status)
+        return status
+
+    def spec(self) -> PublishingBuildSpec:
+        """The spec of the newest copy, parsed once per generation (ValidationError if invalid)."""
+        generation = generation_of(self.body)
+        cached = self._spec
+        if cached is not None and generation is not None and cached[0] == generation:
+            return cached[1]
+        spec = PublishingBuildSpec.model_validate(self.body.get("spec") or {})
+        if generation is not None:
+            self._spec = (generation, spec)
+        return spec
 
     def update(self, body: Mapping[str, Any]) -> None:
         """A copy from the watch stream: newer than ours unless it is the echo of our own write."""
