@@ -98,6 +98,32 @@ def test_rate_limited_then_granted_writes_the_request_key_before_any_eas_call() 
     assert lc.next_step(s, granted.status, T0) is lc.Step.START_BUILD
 
 
+def test_credentials_and_the_start_slot_in_one_write_claim_with_the_finalizer_first() -> None:
+    """The controller writes a credential check and the slot asked right after it as one transition
+    (`then`): the second's status, both Events in order, every effect either wants."""
+    fixed = PublishingBuildStatus(phase=Phase.PENDING)
+    fixed.conditions = lc.set_condition(
+        [], COND_CREDENTIALS, ConditionStatus.FALSE, Reason.KEY_NOT_FOUND, "no key", T0, 1
+    )
+    ready = lc.on_credentials(fixed, ok=True, reason=Reason.VALIDATED, message="ok", ctx=ctx())
+    granted = lc.then(ready, lc.on_slot_granted(spec(), ready.status, ctx()))
+    assert granted.status.phase is Phase.BUILDING
+    assert granted.status.build is not None and granted.status.build.request_key == f"{UID}.1"
+    assert cond(granted.status, COND_CREDENTIALS) == (ConditionStatus.TRUE, Reason.VALIDATED)
+    assert granted.effects.guard_with_finalizer  # EAS work may exist from this write on
+    assert [e.reason for e in granted.events] == [Reason.VALIDATED]
+    denied = lc.then(
+        ready,
+        lc.on_slot_denied(ready.status, reason=Reason.RATE_LIMITED, detail="busy", retry_at=T0, ctx=ctx()),
+    )
+    assert (denied.status.phase, cond(denied.status)) == (
+        Phase.QUEUED,
+        (ConditionStatus.UNKNOWN, Reason.RATE_LIMITED),
+    )
+    assert [e.reason for e in denied.events] == [Reason.VALIDATED, Reason.RATE_LIMITED]
+    assert denied.effects == lc.Effects()
+
+
 def test_happy_path_with_submission_to_succeeded() -> None:
     s = spec()
     status = to_building(s)

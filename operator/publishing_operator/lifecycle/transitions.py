@@ -66,6 +66,22 @@ class Transition:
     effects: Effects = Effects()
 
 
+def then(first: Transition, second: Transition) -> Transition:
+    """Two transitions written as one: `second` was computed from `first.status`. Events of both in
+    order, each effect wanted by either (one status write instead of two; the precondition of the
+    write is the version `first` was decided on)."""
+    a, b = first.effects, second.effects
+    effects = Effects(
+        guard_with_finalizer=a.guard_with_finalizer or b.guard_with_finalizer,
+        release_slot=a.release_slot or b.release_slot,
+        leave_queue=a.leave_queue or b.leave_queue,
+        finished=a.finished or b.finished,
+        drop_finalizer=a.drop_finalizer or b.drop_finalizer,
+        clear_result_label=a.clear_result_label or b.clear_result_label,
+    )
+    return Transition(second.status, first.events + second.events, effects)
+
+
 @dataclass
 class _Draft:
     """Mutable working copy of the status while one transition is computed."""
