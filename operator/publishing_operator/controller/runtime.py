@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from publishing_operator import lifecycle as lc
@@ -88,10 +88,17 @@ class WorkerPool:
         key = status.build.request_key if status.build and status.build.request_key else None
         self.ctx.limiter.forget(key or lc.next_build_key(uid, status))
 
-    def wake_waiting(self, keys: object = None) -> None:
-        """A start slot freed: wake every worker that waits for one (the limiter keeps FIFO order)."""
-        for worker in list(self.workers.values()):
-            if worker.waiting_for_slot:
+    def wake_waiting(self, keys: Iterable[str] | None = None) -> None:
+        """Start slots freed: wake the workers whose keys the limiter says can take one now (the first
+        waiters, FIFO), or every waiting worker when it does not say. Waking them all would make
+        every waiter ask again, and be denied again, for each slot that frees (quadratic with
+        thousands queued behind MAX_IN_FLIGHT)."""
+        if keys is None:
+            chosen: Iterable[Worker | None] = list(self.workers.values())
+        else:
+            chosen = [self.workers.get(key.rsplit(".", 1)[0]) for key in keys]  # keys are <uid>.<n>
+        for worker in chosen:
+            if worker is not None and worker.waiting_for_slot:
                 worker.wake.set()
 
     async def deactivate(self) -> None:
