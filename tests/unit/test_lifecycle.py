@@ -402,3 +402,40 @@ def test_a_skipped_release_builds_after_a_manual_retry() -> None:
     )
     ignored = lc.on_manual_retry(spec(), succeeded.status, "no", ctx())
     assert ignored.status.phase is Phase.SUCCEEDED and [e.reason for e in ignored.events] == ["RetryIgnored"]
+
+
+def test_no_transition_changes_the_status_it_was_given() -> None:
+    """The controller keeps a parsed status per resourceVersion and hands the same object to every
+    step of that version: a transition works on a copy (build and submission are changed in place
+    in the copy, lists only replaced)."""
+    s = spec()
+    queued = lc.on_credentials(
+        PublishingBuildStatus(), ok=True, reason=Reason.VALIDATED, message="", ctx=ctx()
+    )
+    claimed = lc.on_slot_granted(s, queued.status, ctx())
+    later = ctx(T0 + timedelta(seconds=30))
+    receipt = lc.on_receipt(claimed.status, "r1", ctx())
+    steps: list[tuple[PublishingBuildStatus, Any]] = [
+        (queued.status, lambda st: lc.on_slot_granted(s, st, ctx())),
+        (claimed.status, lambda st: lc.on_receipt(st, "r1", ctx())),
+        (claimed.status, lambda st: lc.on_claim_renewed(st, "build", later)),
+        (receipt.status, lambda st: lc.on_build_rejected(st, error_code="X", message="no", ctx=ctx())),
+        (receipt.status, lambda st: observe(s, st, "FINISHED")),
+    ]
+    submitting = observe(s, receipt.status, "FINISHED").status
+    steps += [
+        (submitting, lambda st: lc.on_claim_renewed(st, "submission", later)),
+        (submitting, lambda st: lc.on_submission_rejected(s, st, error_code="X", message="no", ctx=ctx())),
+        (
+            submitting,
+            lambda st: lc.on_submission_started(
+                s, st, lc.SubmissionObservation(id="s1", status="FINISHED"), adopted=False, ctx=ctx()
+            ),
+        ),
+        (submitting, lambda st: lc.on_unauthorized(st, "expo-robot", ctx(), nothing_sent=True)),
+    ]
+    for status, transition in steps:
+        before = status.model_dump()
+        after = transition(status)
+        assert status.model_dump() == before
+        assert after.status is not status

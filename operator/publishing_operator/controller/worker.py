@@ -96,6 +96,7 @@ class Worker:
         # same version), the spec per generation (it changes only with the generation).
         self._status: tuple[str, PublishingBuildStatus] | None = None
         self._spec: tuple[int, PublishingBuildSpec] | None = None
+        self._status_json: tuple[PublishingBuildStatus, dict[str, Any]] | None = None
 
     @property
     def uid(self) -> str:
@@ -143,12 +144,33 @@ class Worker:
         self.body = dict(body)
         self.wake.set()
 
-    def wrote(self, body: Mapping[str, Any]) -> None:
-        """The object as our own write left it (the write's response)."""
+    def status_json(self, status: PublishingBuildStatus) -> dict[str, Any]:
+        """`status.to_json()`, kept for the status this worker last wrote or parsed (the `before`
+        of the next write's merge patch)."""
+        cached = self._status_json
+        if cached is not None and cached[0] is status:
+            return cached[1]
+        json = status.to_json()
+        self._status_json = (status, json)
+        return json
+
+    def wrote(
+        self,
+        body: Mapping[str, Any],
+        status: PublishingBuildStatus | None = None,
+        status_json: dict[str, Any] | None = None,
+    ) -> None:
+        """The object as our own write left it (the write's response). `status`: what its status is,
+        known without parsing, given only for a write guarded by the version its `before` was read
+        at (nobody else can have changed the status in between)."""
         self.body = dict(body)
         rv = resource_version(body)
         if rv:
             self._own_writes.append(rv)
+            if status is not None:
+                self._status = (rv, status)
+                if status_json is not None:
+                    self._status_json = (status, status_json)
 
     def stop(self) -> None:
         if self.task is not None and not self.task.done():

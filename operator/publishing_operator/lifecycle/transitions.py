@@ -182,7 +182,16 @@ def observed_generation_lags(status: PublishingBuildStatus, generation: int | No
 
 
 def draft(status: PublishingBuildStatus, ctx: Ctx) -> _Draft:
-    return _Draft(status.model_copy(deep=True), status.phase, ctx.now, ctx.generation, ctx.uid, ctx.claimant)
+    """A working copy: the `on_*` functions change its fields, and its `build` and `submission`
+    in place; lists (conditions, history) are only ever replaced, never changed in place, so they
+    are shared with `status` (a deep copy was most of the cost of a transition). `status` itself
+    is never changed: the controller keeps it as the parsed copy of a resourceVersion."""
+    copy = status.model_copy()
+    if status.build is not None:
+        copy.build = status.build.model_copy()
+    if status.submission is not None:
+        copy.submission = status.submission.model_copy()
+    return _Draft(copy, status.phase, ctx.now, ctx.generation, ctx.uid, ctx.claimant)
 
 
 def set_condition(
