@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import kopf
@@ -37,6 +38,20 @@ log = logging.getLogger("publishing_operator")
 LOGIN_RETRY = 15.0  # seconds between tries when logging in again fails while running
 
 
+class NoDiffBase(kopf.AnnotationsDiffBaseStorage):
+    """Nothing to diff: the operator has no change handlers (only `on.event`), yet kopf builds the
+    "essence" of every object on every watch event to diff it against the last handled one, a deep
+    copy of the whole object and another of the result (~4 % of the operator's CPU in a burst)."""
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None
+    ) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+
 def kube_login(memo: kopf.Memo) -> KubeLogin:
     """The login `operate()` checked at start (token, certificate or exec plugin; adapters/login)."""
     login: KubeLogin | None = memo.get("login")
@@ -62,9 +77,7 @@ async def on_startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: k
     # and it removes its configured finalizer from objects that need none: so it must not be ours.
     settings.persistence.finalizer = f"{GROUP}/kopf"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoDiffBase(prefix=GROUP, key="last-handled-configuration")
     settings.posting.reporting_component = "publishing-operator"
     settings.posting.event_name_prefix = "publishing-operator-"
     settings.watching.server_timeout = 300

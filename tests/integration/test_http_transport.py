@@ -1,4 +1,4 @@
-"""The operator's HTTP transport (aiohttp's pool under httpx's API) keeps httpx's error meaning.
+"""The operator's HTTP client (aiohttp's pool, http.PooledHttp) keeps httpx's error meaning.
 
 The Expo client retries a create only when the request never left (ConnectError, ConnectTimeout,
 PoolTimeout); anything after sending must surface as a read or protocol error (ambiguous).
@@ -7,6 +7,7 @@ PoolTimeout); anything after sending must surface as a read or protocol error (a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import socket
@@ -15,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import httpx
 import pytest
 
-from publishing_operator.http import AiohttpTransport
+from publishing_operator.http import PooledHttp
 
 pytestmark = pytest.mark.integration
 
@@ -44,8 +45,13 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     return head, await reader.readexactly(length)
 
 
-def client(timeout: float = 5.0) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=AiohttpTransport(), timeout=timeout)
+@contextlib.asynccontextmanager
+async def client(timeout: float = 5.0) -> AsyncIterator[PooledHttp]:
+    http = PooledHttp(timeout=timeout)
+    try:
+        yield http
+    finally:
+        await http.aclose()
 
 
 async def test_a_request_and_its_gzip_response_round_trip() -> None:
@@ -63,7 +69,9 @@ async def test_a_request_and_its_gzip_response_round_trip() -> None:
 
     async for url in serve(answer):
         async with client() as http:
-            response = await http.post(url + "/graphql", json={"q": 1}, headers={"authorization": "Bearer t"})
+            response = await http.request(
+                "POST", url + "/graphql", json={"q": 1}, headers={"authorization": "Bearer t"}
+            )
     assert response.status_code == 201
     assert response.json() == {"ok": True}
     assert response.headers["x-request-id"] == "r1"
@@ -77,7 +85,7 @@ async def test_a_refused_connection_is_a_connect_error() -> None:
         port = probe.getsockname()[1]
     async with client() as http:
         with pytest.raises(httpx.ConnectError):
-            await http.post(f"http://127.0.0.1:{port}/graphql", json={})
+            await http.request("POST", f"http://127.0.0.1:{port}/graphql", json={})
 
 
 async def test_a_drop_after_the_request_arrived_is_not_a_connect_error() -> None:
@@ -88,7 +96,7 @@ async def test_a_drop_after_the_request_arrived_is_not_a_connect_error() -> None
     async for url in serve(drop):
         async with client() as http:
             with pytest.raises(httpx.TransportError) as caught:
-                await http.post(url + "/graphql", json={"mutation": 1})
+                await http.request("POST", url + "/graphql", json={"mutation": 1})
     assert isinstance(caught.value, httpx.RemoteProtocolError | httpx.ReadError)
 
 
@@ -103,5 +111,5 @@ async def test_no_answer_in_time_is_a_read_timeout() -> None:
     async for url in serve(stall):
         async with client(timeout=0.2) as http:
             with pytest.raises(httpx.ReadTimeout):
-                await http.post(url + "/graphql", json={})
+                await http.request("POST", url + "/graphql", json={})
         release.set()

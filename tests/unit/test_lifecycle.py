@@ -98,6 +98,32 @@ def test_rate_limited_then_granted_writes_the_request_key_before_any_eas_call() 
     assert lc.next_step(s, granted.status, T0) is lc.Step.START_BUILD
 
 
+def test_credentials_and_the_start_slot_in_one_write_claim_with_the_finalizer_first() -> None:
+    """The controller writes a credential check and the slot asked right after it as one transition
+    (`then`): the second's status, both Events in order, every effect either wants."""
+    fixed = PublishingBuildStatus(phase=Phase.PENDING)
+    fixed.conditions = lc.set_condition(
+        [], COND_CREDENTIALS, ConditionStatus.FALSE, Reason.KEY_NOT_FOUND, "no key", T0, 1
+    )
+    ready = lc.on_credentials(fixed, ok=True, reason=Reason.VALIDATED, message="ok", ctx=ctx())
+    granted = lc.then(ready, lc.on_slot_granted(spec(), ready.status, ctx()))
+    assert granted.status.phase is Phase.BUILDING
+    assert granted.status.build is not None and granted.status.build.request_key == f"{UID}.1"
+    assert cond(granted.status, COND_CREDENTIALS) == (ConditionStatus.TRUE, Reason.VALIDATED)
+    assert granted.effects.guard_with_finalizer  # EAS work may exist from this write on
+    assert [e.reason for e in granted.events] == [Reason.VALIDATED]
+    denied = lc.then(
+        ready,
+        lc.on_slot_denied(ready.status, reason=Reason.RATE_LIMITED, detail="busy", retry_at=T0, ctx=ctx()),
+    )
+    assert (denied.status.phase, cond(denied.status)) == (
+        Phase.QUEUED,
+        (ConditionStatus.UNKNOWN, Reason.RATE_LIMITED),
+    )
+    assert [e.reason for e in denied.events] == [Reason.VALIDATED, Reason.RATE_LIMITED]
+    assert denied.effects == lc.Effects()
+
+
 def test_happy_path_with_submission_to_succeeded() -> None:
     s = spec()
     status = to_building(s)
@@ -376,3 +402,40 @@ def test_a_skipped_release_builds_after_a_manual_retry() -> None:
     )
     ignored = lc.on_manual_retry(spec(), succeeded.status, "no", ctx())
     assert ignored.status.phase is Phase.SUCCEEDED and [e.reason for e in ignored.events] == ["RetryIgnored"]
+
+
+def test_no_transition_changes_the_status_it_was_given() -> None:
+    """The controller keeps a parsed status per resourceVersion and hands the same object to every
+    step of that version: a transition works on a copy (build and submission are changed in place
+    in the copy, lists only replaced)."""
+    s = spec()
+    queued = lc.on_credentials(
+        PublishingBuildStatus(), ok=True, reason=Reason.VALIDATED, message="", ctx=ctx()
+    )
+    claimed = lc.on_slot_granted(s, queued.status, ctx())
+    later = ctx(T0 + timedelta(seconds=30))
+    receipt = lc.on_receipt(claimed.status, "r1", ctx())
+    steps: list[tuple[PublishingBuildStatus, Any]] = [
+        (queued.status, lambda st: lc.on_slot_granted(s, st, ctx())),
+        (claimed.status, lambda st: lc.on_receipt(st, "r1", ctx())),
+        (claimed.status, lambda st: lc.on_claim_renewed(st, "build", later)),
+        (receipt.status, lambda st: lc.on_build_rejected(st, error_code="X", message="no", ctx=ctx())),
+        (receipt.status, lambda st: observe(s, st, "FINISHED")),
+    ]
+    submitting = observe(s, receipt.status, "FINISHED").status
+    steps += [
+        (submitting, lambda st: lc.on_claim_renewed(st, "submission", later)),
+        (submitting, lambda st: lc.on_submission_rejected(s, st, error_code="X", message="no", ctx=ctx())),
+        (
+            submitting,
+            lambda st: lc.on_submission_started(
+                s, st, lc.SubmissionObservation(id="s1", status="FINISHED"), adopted=False, ctx=ctx()
+            ),
+        ),
+        (submitting, lambda st: lc.on_unauthorized(st, "expo-robot", ctx(), nothing_sent=True)),
+    ]
+    for status, transition in steps:
+        before = status.model_dump()
+        after = transition(status)
+        assert status.model_dump() == before
+        assert after.status is not status

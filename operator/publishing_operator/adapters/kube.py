@@ -1,7 +1,7 @@
 """The one Kubernetes API adapter: every call the operator makes outside kopf's watch stream.
 
-kopf owns the watch stream and the login. Everything else goes through `KubeApi`, one httpx client
-with kopf's credentials: status writes (guarded by resourceVersion: a write is won, not just made),
+kopf owns the watch stream and the login. Everything else goes through `KubeApi`, one pooled client
+(http.py) with kopf's credentials: status writes (guarded by resourceVersion: a write is won, not just made),
 finalizer and label patches, Secret reads (the resource's own namespace only), Events, and the
 lists and deletes of history retention. It logs in again (adapters/login: a rotated
 service-account token, an exec plugin run anew) when its credentials expire, and once on a 401
@@ -27,7 +27,7 @@ import kopf
 
 from publishing_operator.adapters.login import LoginError, same_tls_identity
 from publishing_operator.api import GROUP, PLURAL, VERSION
-from publishing_operator.http import pooled_client
+from publishing_operator.http import PooledHttp, as_pooled, pooled_client
 
 log = logging.getLogger(__name__)
 
@@ -91,19 +91,19 @@ def _lease_path(namespace: str, name: str | None = None) -> str:
 class KubeApi:
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: PooledHttp | httpx.AsyncClient,
         relogin: Callable[[], kopf.ConnectionInfo | None] | None = None,
         *,
         info: kopf.ConnectionInfo | None = None,
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._client = client
+        self._client = as_pooled(client)
         self._relogin = relogin
         self._info = info
         self._timeout = timeout
         self._transport = transport
-        self._retired: list[httpx.AsyncClient] = []  # replaced on a new client certificate; closed last
+        self._retired: list[PooledHttp] = []  # replaced on a new client certificate; closed last
 
     @classmethod
     def from_connection_info(
@@ -297,7 +297,7 @@ class KubeApi:
 
 def _client_for(
     info: kopf.ConnectionInfo, timeout: float, transport: httpx.AsyncBaseTransport | None
-) -> httpx.AsyncClient:
+) -> PooledHttp:
     headers = {"Accept": "application/json", "User-Agent": "publishing-operator", **info.as_http_headers()}
     verify: ssl.SSLContext | bool = info.as_ssl_context() if info.server.startswith("https") else True
     return pooled_client(

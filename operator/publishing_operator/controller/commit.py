@@ -24,13 +24,16 @@ async def apply(
     """
     effects = transition.effects
     if effects.guard_with_finalizer:
-        rv = await ensure_finalizer(ctx, worker, rv)
-    patch = merge_patch(before.to_json(), transition.status.to_json())
+        rv = await ensure_finalizer(ctx, worker, rv, before)
+    after = transition.status.to_json()
+    patch = merge_patch(worker.status_json(before), after)
     if patch:
         updated = await ctx.kube.patch_status(
             worker.namespace, worker.name, patch, resource_version=rv or None
         )
-        worker.wrote(updated)
+        # Guarded by `rv`: the stored status was `before`, so it is now exactly `transition.status`
+        # (no need to parse it again from the answer or the watch echo).
+        worker.wrote(updated, transition.status if rv else None, after)
         ctx.health.note_write(updated)
         rv = resource_version(updated)
         ctx.metrics.status_changed(worker.body, before, transition.status)
@@ -63,8 +66,11 @@ async def tidy(ctx: OperatorContext, worker: Worker, status: PublishingBuildStat
     )
 
 
-async def ensure_finalizer(ctx: OperatorContext, worker: Worker, rv: str) -> str:
-    """Our finalizer on, guarded by `rv` (the version the caller's decision was made on)."""
+async def ensure_finalizer(
+    ctx: OperatorContext, worker: Worker, rv: str, status: PublishingBuildStatus | None = None
+) -> str:
+    """Our finalizer on, guarded by `rv` (the version the caller's decision was made on, whose
+    status is `status`: unchanged by this write)."""
     finalizers = worker.body.get("metadata", {}).get("finalizers")
     if finalizers and FINALIZER in finalizers:
         return rv
@@ -75,7 +81,7 @@ async def ensure_finalizer(ctx: OperatorContext, worker: Worker, rv: str) -> str
         ops = [{"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}]
     guarded = [{"op": "test", "path": "/metadata/resourceVersion", "value": rv}, *ops] if rv else ops
     updated = await ctx.kube.patch_metadata(worker.namespace, worker.name, guarded)
-    worker.wrote(updated)
+    worker.wrote(updated, status if rv else None)
     ctx.health.note_write(updated)
     return resource_version(updated)
 

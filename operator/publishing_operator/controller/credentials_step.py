@@ -9,6 +9,7 @@ from publishing_operator import backoff
 from publishing_operator import lifecycle as lc
 from publishing_operator.api import COND_CREDENTIALS, Reason
 from publishing_operator.controller.ledger import spec_digest
+from publishing_operator.controller.slot_step import ask_for_slot
 from publishing_operator.controller.step_context import Handler, StepContext
 from publishing_operator.controller.worker import Worker
 from publishing_operator.credentials import CredentialCheck, ResolvedCredentials
@@ -25,10 +26,21 @@ async def check_credentials(sc: StepContext) -> float:
     if check.ok:
         remember(sc.worker, check.credentials)
         sc.worker.credential_failures = 0
-        await sc.commit(
-            lc.on_credentials(sc.status, ok=True, reason=check.reason, message=check.message, ctx=sc.lc_ctx())
+        ready = lc.on_credentials(
+            sc.status, ok=True, reason=check.reason, message=check.message, ctx=sc.lc_ctx()
         )
-        return 0
+        if (
+            lc.next_step(sc.spec, ready.status, sc.now(), generation=sc.lc_ctx().generation)
+            is not lc.Step.ACQUIRE_SLOT
+        ):
+            await sc.commit(ready)
+            return 0
+        # Queued now: ask for the start slot at once, and write both in one (a granted slot is the
+        # claim of the build's request key, written before any create as always).
+        slot = ask_for_slot(sc, ready.status)
+        sc.worker.waiting_for_slot = not slot.granted
+        await sc.commit(lc.then(ready, slot.transition))
+        return slot.delay
     delay = recheck_after(sc.worker)
     await _report_bad_credentials(sc, check, delay)
     return delay

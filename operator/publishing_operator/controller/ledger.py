@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from publishing_operator.adapters.kube import KubeApi, KubeError
+from publishing_operator.controller.fresh_reads import FreshReads
 
 log = logging.getLogger("publishing_operator.ledger")
 
@@ -51,9 +52,14 @@ def _key(namespace: str, name: str) -> str:
 class ReleaseLedger:
     def __init__(self, kube: KubeApi, *, namespace: str, name: str) -> None:
         self.kube, self.namespace, self.name = kube, namespace, name
+        # Every new resource looks itself up: a burst of them shares GETs, each started after its
+        # callers asked (never staler than a GET of one's own; fresh_reads.py).
+        self._reads: FreshReads[None, dict[str, Any] | None] = FreshReads(
+            lambda _: self.kube.get_config_map(self.namespace, self.name)
+        )
 
     async def lookup(self, namespace: str, name: str) -> Release | None:
-        config_map = await self.kube.get_config_map(self.namespace, self.name)
+        config_map = await self._reads.get(None)
         raw = ((config_map or {}).get("data") or {}).get(_key(namespace, name))
         if raw is None:
             return None

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from publishing_operator import lifecycle as lc
@@ -59,12 +59,14 @@ class WorkerPool:
         uid = str(body.get("metadata", {}).get("uid", ""))
         if not uid:
             return
-        status = status_of(body)  # parsed once per event: the hot path of a busy cluster
-        self.ctx.metrics.phases.observe(body, status)
         worker = self.workers.get(uid)
         if worker is not None:
+            # Parsed once per version: the echo of our own write, or the version the next step reads.
+            self.ctx.metrics.phases.observe(body, worker.status_of(body))
             worker.update(body)
             return
+        status = status_of(body)
+        self.ctx.metrics.phases.observe(body, status)
         own = self._own_writes.get(uid)
         if own is not None and resource_version(body) in own:
             return  # the late echo of a write this process made (and has already seen)
@@ -86,10 +88,17 @@ class WorkerPool:
         key = status.build.request_key if status.build and status.build.request_key else None
         self.ctx.limiter.forget(key or lc.next_build_key(uid, status))
 
-    def wake_waiting(self, keys: object = None) -> None:
-        """A start slot freed: wake every worker that waits for one (the limiter keeps FIFO order)."""
-        for worker in list(self.workers.values()):
-            if worker.waiting_for_slot:
+    def wake_waiting(self, keys: Iterable[str] | None = None) -> None:
+        """Start slots freed: wake the workers whose keys the limiter says can take one now (the first
+        waiters, FIFO), or every waiting worker when it does not say. Waking them all would make
+        every waiter ask again, and be denied again, for each slot that frees (quadratic with
+        thousands queued behind MAX_IN_FLIGHT)."""
+        if keys is None:
+            chosen: Iterable[Worker | None] = list(self.workers.values())
+        else:
+            chosen = [self.workers.get(key.rsplit(".", 1)[0]) for key in keys]  # keys are <uid>.<n>
+        for worker in chosen:
+            if worker is not None and worker.waiting_for_slot:
                 worker.wake.set()
 
     async def deactivate(self) -> None:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from publishing_operator import backoff
 from publishing_operator import lifecycle as lc
 from publishing_operator.adapters.kube import KubeError
-from publishing_operator.api import RETRY_ANNOTATION, PublishingBuildSpec
+from publishing_operator.api import RETRY_ANNOTATION
 from publishing_operator.controller import (
     build_step,
     cancel_step,
@@ -21,7 +21,7 @@ from publishing_operator.controller import (
 )
 from publishing_operator.controller.context import OperatorContext
 from publishing_operator.controller.step_context import Handler, StepContext
-from publishing_operator.controller.worker import Worker, generation_of, resource_version, status_of
+from publishing_operator.controller.worker import Worker, generation_of, resource_version
 from publishing_operator.expo.errors import ExpoError
 from publishing_operator.metrics import RetryReason, Stage
 
@@ -82,12 +82,12 @@ async def step(ctx: OperatorContext, worker: Worker) -> float | None:
 async def _step(ctx: OperatorContext, worker: Worker) -> float | None:
     body = worker.body
     meta = body.get("metadata", {})
-    status = status_of(body)
+    status = worker.status()
     rv = resource_version(body)
     if meta.get("deletionTimestamp"):
         return await cancel_step.finalize(ctx, worker, status)
     try:
-        spec = PublishingBuildSpec.model_validate(body.get("spec") or {})
+        spec = worker.spec()
     except ValidationError as exc:
         return await cancel_step.invalid_spec(ctx, worker, status, rv, exc)
     sc = StepContext(ctx, worker, spec, status, rv)
@@ -135,7 +135,7 @@ async def _transient(ctx: OperatorContext, worker: Worker, what: str, *, tell_us
     worker.log.warning("%s; retrying in %.1fs (not counted as an attempt)", what, delay)
     if tell_user and worker.transient_failures == TELL_USER_AFTER:
         # Still failing after a few quick retries: the user should see why nothing moves.
-        status = status_of(worker.body)
+        status = worker.status()
         sc_ctx = lc.Ctx(uid=worker.uid, generation=None, now=ctx.clock())
         with contextlib.suppress(KubeError):
             await commit.apply(

@@ -21,6 +21,7 @@ from publishing_operator.api import (
     FINISHED_PHASES,
     RESULT_LABEL,
     RETRY_ANNOTATION,
+    PublishingBuildSpec,
     PublishingBuildStatus,
 )
 from publishing_operator.credentials import ResolvedCredentials
@@ -91,6 +92,11 @@ class Worker:
         # Kept by the pool beyond this worker's life: a late echo must not start a new worker.
         self._own_writes = own_writes if own_writes is not None else new_own_writes()
         self.log = WorkerLog(self)
+        # Parsed once: the status per resourceVersion (a watch event and the step after it read the
+        # same version), the spec per generation (it changes only with the generation).
+        self._status: tuple[str, PublishingBuildStatus] | None = None
+        self._spec: tuple[int, PublishingBuildSpec] | None = None
+        self._status_json: tuple[PublishingBuildStatus, dict[str, Any]] | None = None
 
     @property
     def uid(self) -> str:
@@ -104,6 +110,32 @@ class Worker:
     def name(self) -> str:
         return self.ref.name
 
+    def status(self) -> PublishingBuildStatus:
+        """The status of the newest copy (shared: never change it in place; the lifecycle copies)."""
+        return self.status_of(self.body)
+
+    def status_of(self, body: Mapping[str, Any]) -> PublishingBuildStatus:
+        """The status of `body`, a copy of this worker's object, parsed once per resourceVersion."""
+        rv = resource_version(body)
+        cached = self._status
+        if cached is not None and rv and cached[0] == rv:
+            return cached[1]
+        status = status_of(body)
+        if rv:
+            self._status = (rv, status)
+        return status
+
+    def spec(self) -> PublishingBuildSpec:
+        """The spec of the newest copy, parsed once per generation (ValidationError if invalid)."""
+        generation = generation_of(self.body)
+        cached = self._spec
+        if cached is not None and generation is not None and cached[0] == generation:
+            return cached[1]
+        spec = PublishingBuildSpec.model_validate(self.body.get("spec") or {})
+        if generation is not None:
+            self._spec = (generation, spec)
+        return spec
+
     def update(self, body: Mapping[str, Any]) -> None:
         """A copy from the watch stream: newer than ours unless it is the echo of our own write."""
         rv = resource_version(body)
@@ -112,12 +144,33 @@ class Worker:
         self.body = dict(body)
         self.wake.set()
 
-    def wrote(self, body: Mapping[str, Any]) -> None:
-        """The object as our own write left it (the write's response)."""
+    def status_json(self, status: PublishingBuildStatus) -> dict[str, Any]:
+        """`status.to_json()`, kept for the status this worker last wrote or parsed (the `before`
+        of the next write's merge patch)."""
+        cached = self._status_json
+        if cached is not None and cached[0] is status:
+            return cached[1]
+        json = status.to_json()
+        self._status_json = (status, json)
+        return json
+
+    def wrote(
+        self,
+        body: Mapping[str, Any],
+        status: PublishingBuildStatus | None = None,
+        status_json: dict[str, Any] | None = None,
+    ) -> None:
+        """The object as our own write left it (the write's response). `status`: what its status is,
+        known without parsing, given only for a write guarded by the version its `before` was read
+        at (nobody else can have changed the status in between)."""
         self.body = dict(body)
         rv = resource_version(body)
         if rv:
             self._own_writes.append(rv)
+            if status is not None:
+                self._status = (rv, status)
+                if status_json is not None:
+                    self._status_json = (status, status_json)
 
     def stop(self) -> None:
         if self.task is not None and not self.task.done():

@@ -50,6 +50,7 @@ from publishing_operator.expo.transport import (
     Sleep,
 )
 from publishing_operator.guarded_http import guarded_client
+from publishing_operator.http import PooledHttp, as_pooled
 
 logger = logging.getLogger("publishing_operator.expo")
 
@@ -69,7 +70,7 @@ class ExpoClient:
         *,
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
-        http: httpx.AsyncClient | None = None,
+        http: PooledHttp | httpx.AsyncClient | None = None,
         sleep: Sleep | None = None,
         clock: Clock = time.monotonic,
         rng: random.Random | None = None,
@@ -81,7 +82,7 @@ class ExpoClient:
         self._actor_id: str | None = None
         self._poller = BuildPoller(self.get_builds, self.get_build, linger=batch_linger)
         self._own_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=timeout)
+        self._http = as_pooled(http) if http is not None else PooledHttp(timeout=timeout)
         self._transport = GraphQLTransport(
             api_url,
             token,

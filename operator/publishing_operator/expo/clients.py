@@ -6,11 +6,10 @@ from __future__ import annotations
 import hashlib
 from typing import Protocol
 
-import httpx
-
 from publishing_operator.egress import ArchivePolicy
 from publishing_operator.expo.client import ExpoClient
 from publishing_operator.expo.transport import RequestHook
+from publishing_operator.http import PooledHttp
 
 
 class ExpoClientFactory(Protocol):
@@ -21,7 +20,7 @@ class ExpoClients:
     def __init__(
         self,
         api_url: str,
-        http: httpx.AsyncClient,
+        http: PooledHttp,
         on_request: RequestHook | None = None,
         *,
         timeout: float = 30.0,

@@ -36,6 +36,7 @@ from publishing_operator.expo.models import (
     UploadSession,
 )
 from publishing_operator.expo.operations import Operation
+from publishing_operator.http import HttpResponse, PooledHttp
 
 logger = logging.getLogger("publishing_operator.expo")
 
@@ -97,21 +98,6 @@ MAX_ANSWER_BYTES = 16 * 2**20  # a GraphQL answer larger than this is refused, n
 MESSAGE_SHOWN = 500  # characters of an error message from Expo kept (they end up in status.message)
 
 
-async def _read_capped(response: httpx.Response, limit: int) -> bytes | None:
-    """The body, or None as soon as it grows beyond `limit` bytes (what is left is not read)."""
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _text(value: Any, limit: int = 200) -> str | None:
     """A string field of an error from Expo, on one line and bounded; None when it is not a string."""
     if not isinstance(value, str) or not value:
@@ -156,7 +142,7 @@ class GraphQLTransport:
         *,
         timeout: float,
         retry: RetryPolicy,
-        http: httpx.AsyncClient,
+        http: PooledHttp,
         sleep: Sleep,
         clock: Clock,
         rng: random.Random,
@@ -208,25 +194,22 @@ class GraphQLTransport:
         status: int | None = None
         request_id: str | None = None
         try:
-            request = self._http.build_request(
-                "POST",
-                self.url,
-                json={"query": op.document, "variables": dict(variables), "operationName": op.name},
-                headers={
-                    "authorization": f"Bearer {self._token.get_secret_value()}",
-                    "accept": "application/json",
-                    "user-agent": f"publishing-operator/{__version__}",
-                },
-                timeout=self._timeout,
-            )
             try:
-                response = await self._http.send(request, stream=True)
-                try:
-                    content = await _read_capped(response, MAX_ANSWER_BYTES)
-                finally:
-                    await response.aclose()
+                response = await self._http.request(
+                    "POST",
+                    self.url,
+                    json={"query": op.document, "variables": dict(variables), "operationName": op.name},
+                    headers={
+                        "authorization": f"Bearer {self._token.get_secret_value()}",
+                        "accept": "application/json",
+                        "user-agent": f"publishing-operator/{__version__}",
+                    },
+                    timeout=self._timeout,
+                    max_bytes=MAX_ANSWER_BYTES,
+                )
             except httpx.TransportError as exc:
                 raise self._transport_error(op, exc) from None
+            content = response.content
             status = response.status_code
             headers = response.headers
             request_id = _text(headers.get("expo-request-id") or headers.get("x-request-id"))
@@ -260,7 +243,7 @@ class GraphQLTransport:
         )
 
     def _parse(
-        self, op: Operation, response: httpx.Response, content: bytes, request_id: str | None
+        self, op: Operation, response: HttpResponse, content: bytes, request_id: str | None
     ) -> tuple[dict[str, Any], dict[str, ExpoError]]:
         status = response.status_code
         retry_after = _retry_after(response.headers.get("retry-after"), lambda: datetime.now(UTC))

@@ -67,6 +67,7 @@ from publishing_operator.lifecycle.transitions import (
     Transition,
     observed_generation_lags,
     set_condition,
+    then,
 )
 
 __all__ = [
@@ -106,5 +107,6 @@ __all__ = [
     "on_unconfirmed",
     "result_label",
     "set_condition",
+    "then",
     "timed_out",
 ]

@@ -66,6 +66,22 @@ class Transition:
     effects: Effects = Effects()
 
 
+def then(first: Transition, second: Transition) -> Transition:
+    """Two transitions written as one: `second` was computed from `first.status`. Events of both in
+    order, each effect wanted by either (one status write instead of two; the precondition of the
+    write is the version `first` was decided on)."""
+    a, b = first.effects, second.effects
+    effects = Effects(
+        guard_with_finalizer=a.guard_with_finalizer or b.guard_with_finalizer,
+        release_slot=a.release_slot or b.release_slot,
+        leave_queue=a.leave_queue or b.leave_queue,
+        finished=a.finished or b.finished,
+        drop_finalizer=a.drop_finalizer or b.drop_finalizer,
+        clear_result_label=a.clear_result_label or b.clear_result_label,
+    )
+    return Transition(second.status, first.events + second.events, effects)
+
+
 @dataclass
 class _Draft:
     """Mutable working copy of the status while one transition is computed."""
@@ -166,7 +182,16 @@ def observed_generation_lags(status: PublishingBuildStatus, generation: int | No
 
 
 def draft(status: PublishingBuildStatus, ctx: Ctx) -> _Draft:
-    return _Draft(status.model_copy(deep=True), status.phase, ctx.now, ctx.generation, ctx.uid, ctx.claimant)
+    """A working copy: the `on_*` functions change its fields, and its `build` and `submission`
+    in place; lists (conditions, history) are only ever replaced, never changed in place, so they
+    are shared with `status` (a deep copy was most of the cost of a transition). `status` itself
+    is never changed: the controller keeps it as the parsed copy of a resourceVersion."""
+    copy = status.model_copy()
+    if status.build is not None:
+        copy.build = status.build.model_copy()
+    if status.submission is not None:
+        copy.submission = status.submission.model_copy()
+    return _Draft(copy, status.phase, ctx.now, ctx.generation, ctx.uid, ctx.claimant)
 
 
 def set_condition(
