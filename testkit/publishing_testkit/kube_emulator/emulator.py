@@ -658,9 +658,7 @@ def _retry_after(fault: ApiFault) -> dict[str, str]:
 
 def _go_escape_controls(text: str) -> str:
     named = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-    return "".join(
-        named.get(c, f"\\x{ord(c):02x}") if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text
-    )
+    return "".join(named.get(c, f"\\x{ord(c):02x}") if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text)
 
 
 def _json(
