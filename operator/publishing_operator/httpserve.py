@@ -58,7 +58,9 @@ async def serve_http(
         yield None
         return
     server = await start_http_server(routes, host=host, port=port)
-    log.info("%s on %s", what, ", ".join(server.url(path) for path in routes))
+    # The address it listens on (0.0.0.0 in a Pod), not a loopback URL that is only true inside it.
+    listening = f"[{host}]" if ":" in host else (host or "0.0.0.0")
+    log.info("%s listening on %s:%d (%s)", what, listening, server.port, ", ".join(routes))
     try:
         yield server
     finally:

@@ -3,6 +3,7 @@ real socket."""
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import httpx
@@ -195,3 +196,20 @@ async def test_probe_endpoints_answer_200_or_503_with_the_checks(health: Health,
 async def test_health_port_0_is_off(health: Health) -> None:
     async with serve_health(health, 0) as server:
         assert server is None
+
+
+async def test_the_log_names_the_address_listened_on(
+    health: Health, caplog: pytest.LogCaptureFixture
+) -> None:
+    # In a Pod the probes listen on 0.0.0.0: a log line saying 127.0.0.1 sends users to the wrong place.
+    caplog.set_level("INFO", logger="publishing_operator.http")
+    async with serve_health(health, _free_port(), host="0.0.0.0") as server:
+        assert server is not None
+        assert f"health listening on 0.0.0.0:{server.port} (/healthz, /readyz)" in caplog.text
+        assert "127.0.0.1" not in caplog.text
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
