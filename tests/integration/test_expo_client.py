@@ -145,6 +145,7 @@ async def test_find_builds_newest_first_by_profile(
 ) -> None:
     for key in ("k1", "k2", "k3"):
         await create_ios_build(expo_client, expo_simulator, key)
+        expo_simulator.state.advance_clock(0.01)  # createdAt has millisecond resolution
     await expo_client.create_archive_build(
         app_id=APP,
         platform=Platform.IOS,
@@ -167,6 +168,8 @@ async def test_find_builds_sorts_even_if_expo_lists_oldest_first(
     expo_simulator.state.configure({"builds_order": "oldest_first"})
     for key in ("k1", "k2"):
         await create_ios_build(expo_client, expo_simulator, key)
+        # createdAt has millisecond resolution: two creates in one millisecond would tie.
+        expo_simulator.state.advance_clock(0.01)
     found = await expo_client.find_builds(app_id=APP, platform=Platform.IOS, profile="production")
     assert [b.message for b in found] == ["k2", "k1"]
 
