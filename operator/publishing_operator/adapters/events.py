@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -71,27 +72,39 @@ def event_body(
 
 
 class KubeEvents:
-    """The EventSink that writes through the Kubernetes API."""
+    """The EventSink that writes through the Kubernetes API.
+
+    A few senders post side by side (one round trip at a time each could not keep up with
+    thousands of builds starting together: the Events trailed the builds by minutes); one object's
+    Events always go through the same sender, so they are posted in the order they were made.
+    """
+
+    SENDERS = 4
 
     def __init__(self, kube: KubeApi) -> None:
         self._kube = kube
-        self._queue: asyncio.Queue[dict[str, object]] = asyncio.Queue(maxsize=QUEUE_LIMIT)
-        self._task: asyncio.Task[None] | None = None
+        self._queues: list[asyncio.Queue[dict[str, object]]] = [
+            asyncio.Queue(maxsize=QUEUE_LIMIT // self.SENDERS) for _ in range(self.SENDERS)
+        ]
+        self._tasks: list[asyncio.Task[None] | None] = [None] * self.SENDERS
 
     def post(self, ref: ObjectRef, reason: str, message: str, *, warning: bool) -> None:
         body = event_body(ref, reason, message, warning=warning, now=datetime.now(UTC))
-        if self._queue.full():
+        shard = zlib.crc32(ref.uid.encode()) % self.SENDERS
+        queue = self._queues[shard]
+        if queue.full():
             with contextlib.suppress(asyncio.QueueEmpty):
-                self._queue.get_nowait()
-                self._queue.task_done()
+                queue.get_nowait()
+                queue.task_done()
             log.warning("too many Events waiting to be posted; dropped the oldest")
-        self._queue.put_nowait(body)
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="events")
+        queue.put_nowait(body)
+        task = self._tasks[shard]
+        if task is None or task.done():
+            self._tasks[shard] = asyncio.get_running_loop().create_task(self._run(queue), name="events")
 
-    async def _run(self) -> None:
+    async def _run(self, queue: asyncio.Queue[dict[str, object]]) -> None:
         while True:
-            body = await self._queue.get()
+            body = await queue.get()
             try:
                 meta = body["metadata"]
                 assert isinstance(meta, dict)
@@ -99,14 +112,17 @@ class KubeEvents:
             except KubeError as exc:
                 log.warning("could not post Event %s: %s", body.get("reason"), exc)
             finally:
-                self._queue.task_done()
+                queue.task_done()
 
     async def close(self, flush_for: float = 5.0) -> None:
         """Post what is queued (for at most `flush_for` seconds), then stop."""
-        if self._task is None:
+        tasks = [task for task in self._tasks if task is not None]
+        if not tasks:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._queue.join(), timeout=flush_for)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+            await asyncio.wait_for(asyncio.gather(*(q.join() for q in self._queues)), timeout=flush_for)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
