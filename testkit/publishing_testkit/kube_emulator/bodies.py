@@ -181,16 +181,17 @@ _META_OBJECT_LISTS = ("ownerReferences", "managedFields")
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
-def _go_json_type(value: Any) -> str:
+def go_json_type(value: Any) -> str:
+    """The JSON type's name as Go's json.UnmarshalTypeError spells it."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int | float):
         return "number"
     if isinstance(value, str):
         return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+    return "array" if isinstance(value, list) else "object"
 
 
 def check_patched_fields(kind: str, version: str, patched: Any) -> None:
@@ -214,7 +215,7 @@ def check_typed_fields(kind: str, version: str, obj: Any) -> None:
         if value is not None and not isinstance(value, str):
             raise errors.bad_request(
                 f"the object provided is unrecognized (must be of type {kind}): couldn't get version/kind; "
-                f"json parse error: json: cannot unmarshal {_go_json_type(value)} into Go struct field "
+                f"json parse error: json: cannot unmarshal {go_json_type(value)} into Go struct field "
                 f".{field} of type string"
             )
     meta = obj.get("metadata")
@@ -222,10 +223,10 @@ def check_typed_fields(kind: str, version: str, obj: Any) -> None:
         return
     refuse = f'{kind} in version "{version}" cannot be handled as a {kind}: json: cannot unmarshal'
     if not isinstance(meta, dict):
-        raise errors.bad_request(f"{refuse} {_go_json_type(meta)} into Go value of type v1.ObjectMeta")
+        raise errors.bad_request(f"{refuse} {go_json_type(meta)} into Go value of type v1.ObjectMeta")
 
     def wrong(field: str, value: Any, go_type: str) -> errors.ApiError:
-        shown = _go_json_type(value)
+        shown = go_json_type(value)
         if shown == "number" and go_type == "int64":
             shown = f"number {value}"
         return errors.bad_request(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from publishing_testkit.kube_emulator.bodies import go_json_type
 from publishing_testkit.kube_emulator.errors import ApiError, bad_request, unprocessable
 
 MERGE = "application/merge-patch+json"
@@ -188,7 +189,7 @@ def json_patch(target: Any, operations: Any) -> Any:
     """RFC 6902, all six operations. A failed `test` is HTTP 422, as on a real server."""
     if not isinstance(operations, list):
         raise bad_request(
-            f"error decoding patch: json: cannot unmarshal {_go_json_type(operations)} "
+            f"error decoding patch: json: cannot unmarshal {go_json_type(operations)} "
             "into Go value of type []handlers.jsonPatchOp"
         )
     doc = copy.deepcopy(target)
@@ -219,14 +220,3 @@ def json_patch(target: Any, operations: Any) -> Any:
         else:
             raise _rejected()
     return doc
-
-
-def _go_json_type(value: Any) -> str:
-    """The JSON type's name in Go's json.UnmarshalTypeError."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "object" if isinstance(value, dict) else "null"
