@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -62,6 +61,7 @@ from bench.stack import (
     PLURAL,
     cpu_seconds,
     is_settled,
+    log_problems,
     proc_status_kib,
     resource_writes,
     thread_cpu_seconds,
@@ -228,13 +228,7 @@ class Run:
         return self.operator.logs()[-4000:]
 
     def log_problems(self) -> Counter[str]:
-        problems: Counter[str] = Counter()
-        for line in self.operator.logs().splitlines():
-            parts = line.split(None, 4)  # date, time, level, logger, message
-            if len(parts) == 5 and parts[2] in ("WARNING", "ERROR", "CRITICAL"):
-                message = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}|(?<=-)\d+|\d+\.\d+", "#", parts[4])
-                problems[f"{parts[2]} {parts[3]}: {message[:200]}"] += 1
-        return problems
+        return log_problems(self.operator.logs())
 
 
 @contextlib.contextmanager

@@ -278,15 +278,7 @@ class BenchStack:
                 process.kill()
 
     def log_problems(self) -> Counter[str]:
-        """The operator's WARNING and ERROR log lines, by logger and message shape (ids, numbers out)."""
-        problems: Counter[str] = Counter()
-        for line in self.stack.operator_logs().splitlines():
-            parts = line.split(None, 4)  # date, time, level, logger, message
-            if len(parts) == 5 and parts[2] in ("WARNING", "ERROR", "CRITICAL"):
-                message = re.sub(r"\[[^\]]*\]$", "", parts[4])
-                message = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}|(?<=-)\d+|\d+\.\d+", "#", message).strip()
-                problems[f"{parts[2]} {parts[3]}: {message[:300]}"] += 1
-        return problems
+        return log_problems(self.stack.operator_logs())
 
     # -- Kubernetes --------------------------------------------------------------------------------
 
@@ -467,3 +459,15 @@ def thread_cpu_seconds(name: str) -> float | None:
             fields = stat.rsplit(")", 1)[1].split()
             return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return None
+
+
+def log_problems(logs: str) -> Counter[str]:
+    """The operator's WARNING and ERROR log lines, by logger and message shape (ids, numbers out)."""
+    problems: Counter[str] = Counter()
+    for line in logs.splitlines():
+        parts = line.split(None, 4)  # date, time, level, logger, message
+        if len(parts) == 5 and parts[2] in ("WARNING", "ERROR", "CRITICAL"):
+            message = re.sub(r"\[[^\]]*\]$", "", parts[4])
+            message = re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}|(?<=-)\d+|\d+\.\d+", "#", message).strip()
+            problems[f"{parts[2]} {parts[3]}: {message[:300]}"] += 1
+    return problems
