@@ -7,6 +7,7 @@ import io
 
 import pytest
 
+from publishing_testkit.kube_emulator.bodies import go_quote
 from publishing_testkit.kube_emulator.errors import ApiError
 from publishing_testkit.kube_emulator.jsonpath import compile_path
 from publishing_testkit.kube_emulator.patching import json_patch, merge_patch, strategic_merge_patch
@@ -144,3 +145,12 @@ def test_live_table_notices_stay_visible() -> None:
     lines = io.StringIO()
     LiveTable(lines, "header", interactive=False).notice("the operator stopped")
     assert lines.getvalue() == "the operator stopped\n"
+
+
+def test_field_names_are_quoted_as_go_quotes_them() -> None:
+    # kube-apiserver names unknown fields with %q: `unknown field "a\"b\x1f"`; a raw control
+    # character would also break the Warning header it travels in.
+    assert go_quote("spec.x") == '"spec.x"'
+    assert go_quote('a"b\\c') == '"a\\"b\\\\c"'
+    assert go_quote("\x1f\n\t\x7f") == '"\\x1f\\n\\t\\x7f"'
+    assert go_quote("é\u2028") == '"é\\u2028"'

@@ -181,6 +181,34 @@ _META_OBJECT_LISTS = ("ownerReferences", "managedFields")
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
+_GO_NAMED_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
+
+
+def go_quote(text: str) -> str:
+    """Go's strconv.Quote (fmt's %q): how kube-apiserver names a field in `unknown field "..."`."""
+    out = []
+    for c in text:
+        if c in ('"', "\\"):
+            out.append("\\" + c)
+        elif c in _GO_NAMED_ESCAPES:
+            out.append(_GO_NAMED_ESCAPES[c])
+        elif ord(c) < 0x80 and not c.isprintable():
+            out.append(f"\\x{ord(c):02x}")
+        elif not c.isprintable():
+            out.append(f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}")
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
+
+
 def go_json_type(value: Any) -> str:
     """The JSON type's name as Go's json.UnmarshalTypeError spells it."""
     if value is None:

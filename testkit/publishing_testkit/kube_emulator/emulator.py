@@ -656,11 +656,6 @@ def _retry_after(fault: ApiFault) -> dict[str, str]:
     return {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
 
 
-def _go_escape_controls(text: str) -> str:
-    named = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-    return "".join(named.get(c, f"\\x{ord(c):02x}") if ord(c) < 0x20 or ord(c) == 0x7F else c for c in text)
-
-
 def _json(
     payload: Any,
     status: int = 200,
@@ -669,9 +664,7 @@ def _json(
 ) -> aiohttp.web.Response:
     sent = CIMultiDict[str](headers or {})
     for warning in warnings or []:  # RFC 7234 warn-code 299, as the API server sends them
-        # A field name in the text is Go-quoted by the API server (`unknown field "\x1f"`): control
-        # characters never reach the header raw (aiohttp refuses them as header injection).
-        quoted = _go_escape_controls(warning).replace("\\", "\\\\").replace('"', '\\"')
+        quoted = warning.replace("\\", "\\\\").replace('"', '\\"')
         sent.add("Warning", f'299 - "{quoted}"')
     return aiohttp.web.Response(
         headers=sent,

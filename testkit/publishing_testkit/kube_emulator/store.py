@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from publishing_testkit.kube_emulator import errors
-from publishing_testkit.kube_emulator.bodies import check_patched_fields, check_typed_fields
+from publishing_testkit.kube_emulator.bodies import check_patched_fields, check_typed_fields, go_quote
 from publishing_testkit.kube_emulator.errors import ApiError, JsonObject
 from publishing_testkit.kube_emulator.patching import (
     APPLY,
@@ -480,18 +480,9 @@ class ClusterState:
             return new
         # Unknown fields first, as kube-apiserver's decoder finds them before any validation: with
         # fieldValidation=Strict a typo is the error, not the "Required value" it leaves behind.
-        unknown: list[str] = []
         prune = getattr(rtype.validator, "prune", None)
-        if (strict or warnings is not None) and prune is not None:
-            unknown = pruned_fields(new, prune(copy.deepcopy(new)))
-        if unknown and strict:
-            listed = ", ".join(f'unknown field "{field}"' for field in unknown)
-            raise errors.bad_request(
-                f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: '
-                f"strict decoding error: {listed}"
-            )
-        if warnings is not None and prune is not None:  # said even when validation then fails
-            warnings.extend(f'unknown field "{field}"' for field in unknown)
+        if (strict or warnings is not None) and prune is not None:  # said even when validation fails
+            _unknown_fields(rtype, pruned_fields(new, prune(copy.deepcopy(new))), strict, warnings)
         try:
             admitted = rtype.validator.admit(new, old, subresource=subresource)
         except Exception as exc:
@@ -510,15 +501,7 @@ class ClusterState:
             error.warnings = list(warnings or [])
             raise error from None
         if prune is None and (strict or warnings is not None):  # a validator that only admits
-            unknown = pruned_fields(new, admitted)
-            if unknown and strict:
-                listed = ", ".join(f'unknown field "{field}"' for field in unknown)
-                raise errors.bad_request(
-                    f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: '
-                    f"strict decoding error: {listed}"
-                )
-            if warnings is not None:  # fieldValidation=Warn: pruned, and said so in Warning headers
-                warnings.extend(f'unknown field "{field}"' for field in unknown)
+            _unknown_fields(rtype, pruned_fields(new, admitted), strict, warnings)
         return dict(admitted)
 
     def _check_kind(self, rtype: ResourceType, obj: JsonObject) -> None:
@@ -768,3 +751,17 @@ def pruned_fields(before: Any, after: Any, prefix: str = "") -> list[str]:
         for index, (item_before, item_after) in enumerate(zip(before, after, strict=True)):
             found.extend(pruned_fields(item_before, item_after, f"{prefix}[{index}]"))
     return found
+
+
+def _unknown_fields(
+    rtype: ResourceType, unknown: list[str], strict: bool, warnings: list[str] | None
+) -> None:
+    """fieldValidation=Strict refuses unknown fields; Warn (the default) names them in Warning headers."""
+    texts = [f"unknown field {go_quote(field)}" for field in unknown]
+    if texts and strict:
+        raise errors.bad_request(
+            f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: '
+            f"strict decoding error: {', '.join(texts)}"
+        )
+    if warnings is not None:
+        warnings.extend(texts)
