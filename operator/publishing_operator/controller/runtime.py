@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -138,8 +139,11 @@ class WorkerPool:
         uid = str(body["metadata"]["uid"])
         own = self._own_writes.setdefault(uid, new_own_writes())
         worker = self.workers[uid] = Worker(body, own)
+        # An empty context: the task outlives the kopf handler that starts it, and would otherwise
+        # keep that handler's context variables (kopf's cause: the whole watched object, its patch
+        # and loggers) alive with it, a second copy of every resource for as long as it is in flight.
         worker.task = asyncio.get_running_loop().create_task(
-            self._run(worker), name=f"pb/{worker.namespace}/{worker.name}"
+            self._run(worker), name=f"pb/{worker.namespace}/{worker.name}", context=contextvars.Context()
         )
 
     async def _run(self, worker: Worker) -> None:
@@ -157,7 +161,8 @@ class WorkerPool:
                     return
                 if delay > 0:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(worker.wake.wait(), timeout=delay)
+                        async with asyncio.timeout(delay):  # no extra task per waiting worker
+                            await worker.wake.wait()
         finally:
             if self.workers.get(worker.uid) is worker:
                 del self.workers[worker.uid]
