@@ -485,6 +485,7 @@ class CRDValidator:
         self.status_subresource = status_subresource
         self._env = celpy.Environment()
         self._rules: dict[int, list[_Rule]] = {}
+        self._with_rules: set[int] = set()  # subschemas with a rule at or below them
         self._compile(self.schema)
 
     @classmethod
@@ -499,11 +500,17 @@ class CRDValidator:
                 return cls(schema, status_subresource="status" in subresources)
         raise ValueError(f"{crd['metadata']['name']} does not serve version {version!r}")
 
-    def _compile(self, schema: Schema) -> None:
+    def _compile(self, schema: Schema) -> bool:
+        """Compile the rules at and below `schema`; True if there are any."""
+        found = False
         if "x-kubernetes-validations" in schema:
             self._rules[id(schema)] = _compile_rules(schema, self._env)
+            found = bool(self._rules[id(schema)])
         for sub in _subschemas(schema):
-            self._compile(sub)
+            found = self._compile(sub) or found
+        if found:
+            self._with_rules.add(id(schema))
+        return found
 
     # -- the pipeline ---------------------------------------------------------------------------------
 
@@ -518,7 +525,7 @@ class CRDValidator:
         admitted = self.prune(_go_numbers(copy.deepcopy(new)))
         self.default(admitted)
         previous = None
-        if old is not None:
+        if old is not None and id(self.schema) in self._with_rules:  # only rules look at the old object
             previous = self.prune(copy.deepcopy(old))
             self.default(previous)
         errors = self.validate(admitted, previous)
@@ -586,8 +593,8 @@ class CRDValidator:
         *,
         root: bool = False,
     ) -> None:
-        if value is None:
-            return
+        if value is None or id(schema) not in self._with_rules:
+            return  # no rule here or below: nothing to walk
         rules = [
             rule for rule in self._rules.get(id(schema), ()) if not (rule.transition and old is _NO_VALUE)
         ]
