@@ -1,13 +1,14 @@
 """Our side of the side-by-side benchmark: one run of a scenario (bench.scenarios) with the real operator.
 
-The operator is `python -m publishing_operator run`, a child process, against a control plane
-(bench.controlplane: the emulated API for now) and the Expo simulator (a thread of this process).
-Every PublishingBuild is the same iOS build of a GitHub ref with a TestFlight submission (or, with
-platform="android", an Android build with a Google Play submission), on the example Secrets. The
-simulator answers like the old design's stub: time scale 1, a build is IN_PROGRESS from the moment
-Expo creates it and FINISHED `D` later, a GitHub build request's receipt succeeds at once, a
-submission is FINISHED when created. The operator polls builds and submissions
-every `P` and starts at most `limit_max` builds per `limit_window` (START_RATE).
+The operator is `python -m publishing_operator run`, a child process (in the shipped environment,
+bench.shipped), against a control plane (bench.controlplane: the emulated API for now) and the Expo
+simulator (its own process, bench.expo_process). Every PublishingBuild is the same iOS build of a
+GitHub ref with a TestFlight submission (or, with platform="android", an Android build with a
+Google Play submission), on the example Secrets. The simulator answers like the old design's stub:
+time scale 1, a build is IN_PROGRESS from the moment Expo creates it and FINISHED `D` later, a
+GitHub build request's receipt succeeds at once, a submission is FINISHED when created. The
+operator polls builds and submissions every `P` and starts at most `limit_max` builds per
+`limit_window` (START_RATE).
 
 One run, as the harness does it: start everything; push one warm-up build through (D=0) and, for
 ratelimit, let its start leave the window; snapshot; create the N resources at once (one concurrent
@@ -55,7 +56,9 @@ from typing import Any
 from tests.fixtures.operator import EXAMPLE_TOKEN, OperatorProcess, publishing_build
 
 from bench.controlplane import ControlPlane, EmulatedControlPlane
+from bench.expo_process import ExpoProcess
 from bench.scenarios import Scenario, lateness, max_in_any_window, percentile
+from bench.shipped import clean_env, operator_python, shipped_python
 from bench.stack import (
     GROUP,
     PLURAL,
@@ -64,9 +67,7 @@ from bench.stack import (
     log_problems,
     proc_status_kib,
     resource_writes,
-    thread_cpu_seconds,
 )
-from publishing_testkit.expo_simulator.server import SimulatorThread
 from publishing_testkit.expo_simulator.state import SimulatorConfig
 
 WARMUP = "warmup"
@@ -110,44 +111,6 @@ def operator_settings(sc: Scenario, **overrides: str) -> dict[str, str]:
 # ---- the pieces of one run ------------------------------------------------------------------------
 
 
-class Expo:
-    """The simulator, read from this process: build requests by git ref, calls, its thread's CPU."""
-
-    def __init__(self, sim: SimulatorThread) -> None:
-        self.sim = sim
-        # Simulator instants are monotonic; one offset turns them into time.time().
-        self._offset = time.time() - sim.state.now()
-
-    def configure(self, **changes: Any) -> None:
-        self.sim.state.configure(changes)
-
-    def build_requests(self) -> dict[str, float]:
-        """{git ref: time.time() when its createGitHubBuild arrived} (its receipt's creation)."""
-        state = self.sim.state
-        with state.lock:
-            receipts = list(state.receipts.values())
-        return {str(r.build_input.get("gitRef")): r.created + self._offset for r in receipts}
-
-    def call_count(self) -> int:
-        with self.sim.state.lock:
-            return len(self.sim.state.calls)
-
-    def calls(self, since: int = 0) -> Counter[str]:
-        with self.sim.state.lock:
-            calls = list(self.sim.state.calls[since:])
-        return Counter(c.operation_name or ",".join(c.fields) or "?" for c in calls)
-
-    def builds_polled(self) -> int:
-        """Builds asked for by polls so far: one per BuildById, one per alias of a coalesced BuildsById."""
-        with self.sim.state.lock:
-            calls = list(self.sim.state.calls)
-        return sum(c.selections for c in calls if c.operation_name in ("BuildById", "BuildsById"))
-
-    @staticmethod
-    def cpu_seconds() -> float | None:
-        return thread_cpu_seconds("expo-simulator")
-
-
 def ref(name: str) -> str:
     return publishing_build(name)["spec"]["source"]["github"]["ref"]
 
@@ -174,7 +137,9 @@ class Snapshot:
 class Run:
     """One scenario run: the control plane, the simulator and the operator process."""
 
-    def __init__(self, sc: Scenario, plane: ControlPlane, expo: Expo, operator: OperatorProcess) -> None:
+    def __init__(
+        self, sc: Scenario, plane: ControlPlane, expo: ExpoProcess, operator: OperatorProcess
+    ) -> None:
         self.sc = sc
         self.plane = plane
         self.expo = expo
@@ -233,11 +198,11 @@ class Run:
 
 @contextlib.contextmanager
 def operator_process(
-    plane: ControlPlane, expo_url: str, env: dict[str, str], log: Path
+    plane: ControlPlane, expo_url: str, env: dict[str, str], log: Path, python: Path
 ) -> Iterator[OperatorProcess]:
-    command = [sys.executable, "-m", "publishing_operator", "run", "--kubeconfig", str(plane.kubeconfig)]
+    command = [str(python), "-m", "publishing_operator", "run", "--kubeconfig", str(plane.kubeconfig)]
     full_env = {
-        **os.environ,
+        **(os.environ if python == Path(sys.executable) else clean_env(dict(os.environ))),
         "PUBLISHING_EXPO_API_URL": expo_url,
         "KUBECONFIG": str(plane.kubeconfig),
         **env,
@@ -287,11 +252,16 @@ def run_once(
     platform: str = "ios",
     cel: bool = False,
     log: Path | None = None,
+    environment: str = "shipped",
 ) -> RunResult:
     """One run of `sc` on the emulated API. `settings`: operator setting overrides (name -> value);
-    `platform`: ios (TestFlight submission, a P-256 .p8 key) or android (Play, an RSA key)."""
+    `platform`: ios (TestFlight submission, a P-256 .p8 key) or android (Play, an RSA key);
+    `environment`: the operator's Python environment (bench.shipped: shipped or dev)."""
+    python = operator_python(environment)
     with EmulatedControlPlane.started(cel=cel) as plane:
-        return run_on(plane, sc, settings=settings, profile=profile, platform=platform, log=log)
+        return run_on(
+            plane, sc, settings=settings, profile=profile, platform=platform, log=log, python=python
+        )
 
 
 def run_on(
@@ -302,20 +272,22 @@ def run_on(
     profile: Path | None = None,
     platform: str = "ios",
     log: Path | None = None,
+    python: Path | None = None,
 ) -> RunResult:
-    """`log`: where the operator's log goes (default: a temporary file)."""
+    """`log`: where the operator's log goes (default: a temporary file); `python`: the operator's
+    interpreter (default: the shipped environment, bench.shipped)."""
     names = [f"pb-{i:04d}" for i in range(sc.n)]
     with (
         tempfile.TemporaryDirectory(prefix="publishing-bench-op-") as tmp,
-        SimulatorThread(tokens={EXAMPLE_TOKEN}, config=simulator_config(0)) as sim,
+        ExpoProcess(tokens={EXAMPLE_TOKEN}, config=simulator_config(0)) as expo,
         operator_process(
             plane,
-            sim.graphql_url,
+            expo.graphql_url,
             operator_settings(sc, **(settings or {})),
             log or Path(tmp) / "operator.log",
+            python or shipped_python(),
         ) as process,
     ):
-        expo = Expo(sim)
         run = Run(sc, plane, expo, process)
         if plane.operator_requests() is not None:
             run.until(
@@ -346,10 +318,11 @@ def run_on(
                 run.until(lambda: run.settled(set(names)), 300 + sc.n, "every build settled", every=0.1)
                 after = run.snapshot()
         expo_ops = expo.calls(calls_before)
+        build_requests = expo.build_requests()
         problems = run.log_problems()
 
     requests_after = plane.operator_requests()
-    started_at = {refs[r]: t for r, t in expo.build_requests().items() if r in refs}
+    started_at = {refs[r]: t for r, t in build_requests.items() if r in refs}
     writes = {w.name: w for w in resource_writes(plane.recorded()).values() if w.name in called}
     first_call = min(called.values())
     pickup = [(started_at[n] - called[n]) * 1000 for n in names if n in started_at]

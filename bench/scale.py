@@ -113,6 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE", help="operator setting override"
     )
+    parser.add_argument(
+        "--operator-env",
+        choices=("shipped", "dev"),
+        default="shipped",
+        help="the operator's Python environment: the image's packages (default) or this virtualenv",
+    )
     parser.add_argument("--json", metavar="PATH", help="write every figure of every run here")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -126,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         results = []
         for i in range(1, args.runs + 1):
             say(f"scale: {n} in flight, run {i}/{args.runs} ...")
-            result = run_once(sc, settings=settings)
+            result = run_once(sc, settings=settings, environment=args.operator_env)
             metrics = per_size(result)
             say(f"  {json.dumps(metrics)}")
             results.append(RunResult(sc, metrics, result.detail))

@@ -102,6 +102,8 @@ NOTES = (
     "store: Redis round trips (EVALSHA/EVAL + BZPOPMIN) vs every request the operator sends to the "
     "Kubernetes API (reads, status patches, Events); store CPU: the redis-server process vs the "
     "emulated API's thread.",
+    "processes, as in the old design's harness: the operator (from the image's packages: "
+    "bench.shipped), the Expo simulator, and the benchmark with the emulated API server in it.",
 )
 
 
@@ -240,6 +242,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", metavar="DIR", help="py-spy raw profiles (and the operator's logs) of our runs into DIR"
     )
+    parser.add_argument(
+        "--operator-env",
+        choices=("shipped", "dev"),
+        default="shipped",
+        help="the operator's Python environment: the image's packages (default) or this virtualenv",
+    )
     parser.add_argument("--json", metavar="PATH", help="write every figure of every run here")
     parser.add_argument("--detail", action="store_true", help="min-max of every figure, both sides")
     args = parser.parse_args(argv)
@@ -273,7 +281,14 @@ def main(argv: list[str] | None = None) -> int:
             say(f"{name}: operator, run {i}/{runs} ...")
             out = profile_dir / f"{sc.tag}-{i}.txt" if profile_dir else None
             log = profile_dir / f"{sc.tag}-{i}.log" if profile_dir else None
-            result = run_once(sc, settings=settings, profile=out, platform=args.platform, log=log)
+            result = run_once(
+                sc,
+                settings=settings,
+                profile=out,
+                platform=args.platform,
+                log=log,
+                environment=args.operator_env,
+            )
             say(f"  {json.dumps(result.metrics)}")
             ours.append(result)
         results[name] = (summarise(ours), peers)
