@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from collections import Counter
 from collections.abc import Iterable
 
 REDACTED = "***"
@@ -57,28 +58,46 @@ def scrub(text: str, needles: Iterable[str]) -> str:
 
 
 class SecretScrubber:
-    """The values of the resources being worked on, by uid; called on every log line."""
+    """The values of the resources being worked on, by uid; called on every log line.
+
+    Values are counted across resources (thousands often share one token): registering or
+    forgetting a resource costs its own values, and the needles are rebuilt only when a value
+    appears or disappears altogether (rebuilding from every resource's values on each change made
+    a ramp of N resources cost N^2)."""
 
     def __init__(self) -> None:
         self._by_owner: dict[str, frozenset[str]] = {}
+        self._holders: Counter[str] = Counter()  # value -> how many resources hold it
         self._needles: list[str] = []
         self._lock = threading.Lock()  # log lines may come from threads (to_thread, libraries)
 
     def register(self, owner: str, values: Iterable[str]) -> None:
         values = frozenset(values)
         with self._lock:
-            if self._by_owner.get(owner) == values:
+            before = self._by_owner.get(owner)
+            if before == values:
                 return
             self._by_owner[owner] = values
-            self._rebuild()
+            self._change(added=values - (before or frozenset()), removed=(before or frozenset()) - values)
 
     def forget(self, owner: str) -> None:
         with self._lock:
-            if self._by_owner.pop(owner, None) is not None:
-                self._rebuild()
+            before = self._by_owner.pop(owner, None)
+            if before is not None:
+                self._change(added=frozenset(), removed=before)
 
-    def _rebuild(self) -> None:
-        self._needles = redaction_needles(set().union(*self._by_owner.values()))
+    def _change(self, *, added: frozenset[str], removed: frozenset[str]) -> None:
+        changed = False
+        for value in added:
+            self._holders[value] += 1
+            changed = changed or self._holders[value] == 1
+        for value in removed:
+            self._holders[value] -= 1
+            if self._holders[value] <= 0:
+                del self._holders[value]
+                changed = True
+        if changed:
+            self._needles = redaction_needles(self._holders)
 
     def __call__(self, text: str) -> str:
         needles = self._needles

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterable
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -60,3 +62,38 @@ def test_the_scrubber_forgets_a_resource_but_keeps_values_another_still_uses() -
     scrubber.forget("b")
     scrubber.forget("b")  # twice is harmless
     assert scrubber(f"{shared} {own}") == f"{shared} {own}"
+
+
+def test_a_value_shared_by_many_resources_is_prepared_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ramp of N resources on one token must not cost N^2: the needles are rebuilt only when a
+    value appears or disappears altogether."""
+    from publishing_operator import redaction
+
+    rebuilt = 0
+    real = redaction.redaction_needles
+
+    def counting(secrets: Iterable[str]) -> list[str]:
+        nonlocal rebuilt
+        rebuilt += 1
+        return real(secrets)
+
+    monkeypatch.setattr(redaction, "redaction_needles", counting)
+    scrubber = SecretScrubber()
+    token = "shared-token-0123456789"
+    for i in range(1000):
+        scrubber.register(f"uid-{i}", [token])
+    assert rebuilt == 1
+    assert scrubber(token) == REDACTED
+    for i in range(999):
+        scrubber.forget(f"uid-{i}")
+    assert rebuilt == 1 and scrubber(token) == REDACTED
+    scrubber.forget("uid-999")
+    assert rebuilt == 2 and scrubber(token) == token
+
+
+def test_a_resource_whose_values_change_keeps_only_the_new_ones() -> None:
+    scrubber = SecretScrubber()
+    old, new = "old-token-0123456789", "new-token-0123456789"
+    scrubber.register("a", [old])
+    scrubber.register("a", [new])
+    assert scrubber(f"{old} {new}") == f"{old} {REDACTED}"
