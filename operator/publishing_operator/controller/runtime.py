@@ -30,6 +30,7 @@ from publishing_operator.controller.worker import (
 from publishing_operator.redaction import SCRUBBER
 
 log = logging.getLogger("publishing_operator.controller")
+STEPS_PER_TURN = 3  # a bound on one turn: a won claim and its create are two steps
 
 
 class WorkerPool:
@@ -149,12 +150,7 @@ class WorkerPool:
     async def _run(self, worker: Worker) -> None:
         try:
             while not self.stopping:
-                worker.wake.clear()
-                async with self._steps:
-                    if self.stopping:
-                        break
-                    with self.ctx.health.step():
-                        delay = await step(self.ctx, worker)
+                delay = await self._turn(worker)
                 if delay is None:
                     if worker.wake.is_set():
                         continue  # something changed while we worked: look again before leaving
@@ -167,3 +163,20 @@ class WorkerPool:
             if self.workers.get(worker.uid) is worker:
                 del self.workers[worker.uid]
                 SCRUBBER.forget(worker.uid)
+
+    async def _turn(self, worker: Worker) -> float | None:
+        """A step, holding one of the places for concurrent steps; a step that has just won a request
+        key (its claim) keeps the place for the create that follows. Queued again behind every other
+        resource waiting for a place (thousands after a restart), the claim aged past the send
+        deadline and had to be renewed: one more write per build."""
+        async with self._steps:
+            delay: float | None = 0
+            for _ in range(STEPS_PER_TURN):
+                if self.stopping:
+                    break
+                worker.wake.clear()
+                with self.ctx.health.step():
+                    delay = await step(self.ctx, worker)
+                if delay != 0 or worker.fresh_key is None:
+                    break
+            return delay
