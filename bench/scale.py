@@ -27,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from bench import shipped
 from bench.operator_side import RunResult, run_once
 from bench.scenarios import FULL, Scenario
 from bench.side_by_side import fmt, parse_settings, say, summarise
@@ -113,12 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE", help="operator setting override"
     )
-    parser.add_argument(
-        "--operator-env",
-        choices=("shipped", "dev"),
-        default="shipped",
-        help="the operator's Python environment: the image's packages (default) or this virtualenv",
-    )
+    shipped.add_flag(parser)
     parser.add_argument("--json", metavar="PATH", help="write every figure of every run here")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]

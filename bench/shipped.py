@@ -14,6 +14,7 @@ Built once per lock and interpreter into `$XDG_CACHE_HOME/publishing-operator/be
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import shutil
@@ -26,6 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_LOCK = REPO_ROOT / "requirements.lock"
 SOURCE_ROOT = REPO_ROOT / "operator"
 PIP_TIMEOUT = 900
+ENVIRONMENTS = ("shipped", "dev")
 
 
 class ShippedEnvError(RuntimeError):
@@ -79,6 +81,16 @@ def shipped_python() -> Path:
     (site,) = (root / "lib").glob("python*/site-packages")
     (site / "publishing_operator_source.pth").write_text(f"{SOURCE_ROOT}\n")
     return python
+
+
+def add_flag(parser: argparse.ArgumentParser) -> None:
+    """`--operator-env`, for every benchmark command that runs the operator (see `operator_python`)."""
+    parser.add_argument(
+        "--operator-env",
+        choices=ENVIRONMENTS,
+        default="shipped",
+        help="the operator's Python environment: the image's packages (default) or this virtualenv",
+    )
 
 
 def operator_python(environment: str) -> Path:

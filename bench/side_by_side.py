@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import peer
+from bench import peer, shipped
 from bench.operator_side import RunResult, run_once
 from bench.scenarios import SCENARIO_NAMES, Scenario, median, scenario
 
@@ -242,12 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", metavar="DIR", help="py-spy raw profiles (and the operator's logs) of our runs into DIR"
     )
-    parser.add_argument(
-        "--operator-env",
-        choices=("shipped", "dev"),
-        default="shipped",
-        help="the operator's Python environment: the image's packages (default) or this virtualenv",
-    )
+    shipped.add_flag(parser)
     parser.add_argument("--json", metavar="PATH", help="write every figure of every run here")
     parser.add_argument("--detail", action="store_true", help="min-max of every figure, both sides")
     args = parser.parse_args(argv)
